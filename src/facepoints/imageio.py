@@ -1,0 +1,111 @@
+"""Reading images in any mode into HxWx3 uint8 RGB, and writing files atomically."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+__all__ = ["ImageReadError", "load_image", "decode_image", "to_rgb_uint8", "save_image", "atomic_write_bytes"]
+
+#: Refuse images with more pixels than this (decompression bombs); override per call.
+MAX_PIXELS = 100_000_000
+
+
+class ImageReadError(ValueError):
+    """An image could not be read or decoded."""
+
+
+def to_rgb_uint8(image: Image.Image | np.ndarray) -> np.ndarray:
+    """Convert a PIL image or array of any common mode to HxWx3 uint8 RGB.
+
+    Handles grey, grey+alpha, RGBA (composited on white), palette, 16-bit and
+    float images; 16-bit data is scaled by its full range, not clipped.
+    """
+    if isinstance(image, Image.Image):
+        if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+            return to_rgb_uint8(np.asarray(image))
+        if image.mode == "P":
+            image = image.convert("RGBA")
+        if image.mode in ("RGBA", "LA", "PA"):
+            rgba = image.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(background, rgba)
+        return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+    array = np.asarray(image)
+    if array.dtype == np.uint16:
+        array = (array.astype(np.float32) / 257.0).round().astype(np.uint8)
+    elif array.dtype.kind in "iu" and array.dtype != np.uint8:
+        array = np.clip(array, 0, 255).astype(np.uint8)
+    elif array.dtype.kind == "f":
+        scale = 255.0 if array.size and float(np.nanmax(array)) <= 1.0 else 1.0
+        array = np.clip(np.nan_to_num(array) * scale, 0, 255).round().astype(np.uint8)
+    elif array.dtype == bool:
+        array = array.astype(np.uint8) * 255
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    elif array.ndim == 3 and array.shape[2] == 1:
+        array = np.repeat(array, 3, axis=2)
+    elif array.ndim == 3 and array.shape[2] == 4:
+        alpha = array[:, :, 3:4].astype(np.float32) / 255.0
+        array = (array[:, :, :3] * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise ImageReadError(f"cannot interpret an array of shape {array.shape} as an image")
+    return np.ascontiguousarray(array, dtype=np.uint8)
+
+
+def _open(source: str | os.PathLike | bytes, max_pixels: int) -> np.ndarray:
+    label = "<bytes>" if isinstance(source, bytes) else str(source)
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+            if im.width * im.height > max_pixels:
+                raise ImageReadError(f"{label}: image has {im.width}x{im.height} pixels, more than the limit of {max_pixels}")
+            im = ImageOps.exif_transpose(im)
+            return to_rgb_uint8(im)
+    except FileNotFoundError:
+        raise ImageReadError(f"{label}: image file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        if isinstance(exc, ImageReadError):
+            raise
+        raise ImageReadError(f"{label}: not a readable image ({exc})") from None
+
+
+def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read an image file as HxWx3 uint8 RGB, applying its EXIF orientation."""
+    return _open(path, max_pixels)
+
+
+def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Decode encoded image bytes (PNG, JPEG, WebP, ...) as HxWx3 uint8 RGB."""
+    return _open(data, max_pixels)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file and a rename, so readers never
+    see a half-written file and an interrupted run leaves the old file intact."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Save an RGB (or grey) uint8 array atomically; the format follows the suffix."""
+    path = Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: unknown image file extension {path.suffix!r}")
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format=fmt)
+    return atomic_write_bytes(path, buffer.getvalue())

@@ -1,0 +1,264 @@
+"""Keypoint layouts as data: point names, groups, drawing contours, flip permutations.
+
+Every other module asks this one what a layout looks like instead of hard-coding
+indices. Left and right always mean the *subject's* left and right, so the subject's
+left eye appears on the image's right (this is the Kaggle convention, and iBUG 68
+points 42-47 are that eye).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+import numpy as np
+
+__all__ = [
+    "Layout",
+    "get_layout",
+    "list_layouts",
+    "register_layout",
+    "convert_points",
+    "ibug68_mean_shape",
+    "IBUG68",
+    "KAGGLE15",
+    "IMM73",
+]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A named keypoint scheme.
+
+    ``flip_perm[i]`` is the index that point ``i`` becomes after a horizontal mirror
+    (so ``mirrored = points[flip_perm]`` once x has been reflected). ``contours`` are
+    index chains drawn as polylines; ``closed`` says which of them are loops.
+    ``norm_pair`` names the two points whose distance normalizes NME (for ``ibug68``
+    the outer eye corners 36 and 45).
+    """
+
+    name: str
+    names: tuple[str, ...]
+    groups: dict[str, tuple[int, ...]]
+    contours: tuple[tuple[int, ...], ...] = ()
+    closed: tuple[bool, ...] = ()
+    flip_perm: tuple[int, ...] | None = None
+    norm_pair: tuple[int, int] | None = None
+    description: str = ""
+    _group_of: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.names)
+        group_of = [""] * n
+        for group, idx in self.groups.items():
+            for i in idx:
+                if not 0 <= i < n:
+                    raise ValueError(f"layout {self.name}: group {group} has index {i} outside 0..{n - 1}")
+                group_of[i] = group
+        if "" in group_of:
+            raise ValueError(f"layout {self.name}: point {group_of.index('')} belongs to no group")
+        object.__setattr__(self, "_group_of", tuple(group_of))
+        if len(self.closed) != len(self.contours):
+            raise ValueError(f"layout {self.name}: closed has {len(self.closed)} flags for {len(self.contours)} contours")
+        if self.flip_perm is not None:
+            perm = list(self.flip_perm)
+            if sorted(perm) != list(range(n)) or any(perm[perm[i]] != i for i in range(n)):
+                raise ValueError(f"layout {self.name}: flip_perm must be an involutive permutation of 0..{n - 1}")
+
+    @property
+    def num_points(self) -> int:
+        return len(self.names)
+
+    def group_of(self, index: int) -> str:
+        """Name of the group that point ``index`` belongs to."""
+        return self._group_of[index]
+
+    def index(self, name: str) -> int:
+        """Index of the point called ``name``."""
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise KeyError(f"layout {self.name} has no point called {name!r}") from None
+
+    def require_flip(self) -> np.ndarray:
+        """The flip permutation as an array, or a clear error if the layout has none."""
+        if self.flip_perm is None:
+            raise ValueError(f"layout {self.name} defines no horizontal-flip permutation; flipping is not possible")
+        return np.asarray(self.flip_perm, dtype=np.int64)
+
+
+_REGISTRY: dict[str, Layout] = {}
+# (source, target) -> tuple of source-index tuples; each target point is the mean of its sources.
+_CONVERSIONS: dict[tuple[str, str], tuple[tuple[int, ...], ...]] = {}
+
+
+def register_layout(layout: Layout) -> Layout:
+    """Add a layout to the registry (one line per new scheme)."""
+    _REGISTRY[layout.name] = layout
+    return layout
+
+
+def get_layout(name: str | Layout) -> Layout:
+    """Look a layout up by name (a ``Layout`` passes through unchanged)."""
+    if isinstance(name, Layout):
+        return name
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown keypoint layout {name!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def list_layouts() -> list[str]:
+    """Names of all registered layouts."""
+    return sorted(_REGISTRY)
+
+
+def convert_points(
+    points: np.ndarray, source: str | Layout, target: str | Layout, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Map points (``[..., N, 2]``) of one layout onto another, e.g. ibug68 -> kaggle15.
+
+    A target point is the mean of its source points; it is masked out when any of
+    them is. Returns ``(points, mask)``.
+    """
+    src, dst = get_layout(source), get_layout(target)
+    if src.name == dst.name:
+        m = np.ones(points.shape[:-1], bool) if mask is None else mask
+        return points.copy(), m.copy()
+    try:
+        table = _CONVERSIONS[(src.name, dst.name)]
+    except KeyError:
+        raise ValueError(f"no conversion from layout {src.name} to {dst.name}") from None
+    points = np.asarray(points, dtype=np.float32)
+    if points.shape[-2] != src.num_points:
+        raise ValueError(f"expected {src.num_points} {src.name} points, got {points.shape[-2]}")
+    mask = np.ones(points.shape[:-1], bool) if mask is None else np.asarray(mask, bool)
+    out = np.stack([points[..., list(idx), :].mean(axis=-2) for idx in table], axis=-2)
+    out_mask = np.stack([mask[..., list(idx)].all(axis=-1) for idx in table], axis=-1)
+    return out.astype(np.float32), out_mask
+
+
+@cache
+def ibug68_mean_shape() -> np.ndarray:
+    """Mean iBUG-68 shape (68x2), outer eye corners at (-0.5, 0) and (0.5, 0), y down."""
+    text = resources.files("facepoints.resources").joinpath("ibug68_mean_shape.json").read_text()
+    return np.asarray(json.loads(text)["points"], dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- ibug68
+
+
+def _ibug68() -> Layout:
+    names = [f"jaw_{i:02d}" for i in range(17)]  # 0 = subject's right ear side, 8 = chin
+    names += [f"right_brow_{i}" for i in range(5)]  # 17 (outer) .. 21 (inner)
+    names += [f"left_brow_{i}" for i in range(5)]  # 22 (inner) .. 26 (outer)
+    names += [f"nose_bridge_{i}" for i in range(4)]  # 27 .. 30 (30 = tip)
+    names += [f"nose_base_{i}" for i in range(5)]  # 31 .. 35
+    names += [f"right_eye_{i}" for i in range(6)]  # 36 outer corner, 39 inner corner
+    names += [f"left_eye_{i}" for i in range(6)]  # 42 inner corner, 45 outer corner
+    names += [f"outer_lip_{i:02d}" for i in range(12)]  # 48 right corner, 54 left corner
+    names += [f"inner_lip_{i}" for i in range(8)]  # 60 .. 67
+    names[8], names[30] = "chin", "nose_tip"
+    perm = list(range(17))[::-1]  # jaw
+    perm += list(range(26, 16, -1))  # brows 17..26 <-> 26..17
+    perm += [27, 28, 29, 30, 35, 34, 33, 32, 31]  # nose
+    perm += [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]  # eyes
+    perm += [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]  # outer lip
+    perm += [64, 63, 62, 61, 60, 67, 66, 65]  # inner lip
+    r = lambda a, b: tuple(range(a, b))  # noqa: E731
+    contours = (r(0, 17), r(17, 22), r(22, 27), r(27, 31), r(31, 36), r(36, 42), r(42, 48), r(48, 60), r(60, 68))
+    return Layout(
+        name="ibug68",
+        names=tuple(names),
+        groups={"jaw": r(0, 17), "brows": r(17, 27), "nose": r(27, 36), "eyes": r(36, 48), "mouth": r(48, 68)},
+        contours=contours,
+        closed=(False, False, False, False, False, True, True, True, True),
+        flip_perm=tuple(perm),
+        norm_pair=(36, 45),
+        description="iBUG 300-W 68-point markup (0-based indices)",
+    )
+
+
+IBUG68 = register_layout(_ibug68())
+
+# --------------------------------------------------------------------------- kaggle15
+
+_KAGGLE15_FROM_IBUG68: dict[str, tuple[int, ...]] = {
+    "left_eye_center": tuple(range(42, 48)),
+    "right_eye_center": tuple(range(36, 42)),
+    "left_eye_inner_corner": (42,),
+    "left_eye_outer_corner": (45,),
+    "right_eye_inner_corner": (39,),
+    "right_eye_outer_corner": (36,),
+    "left_eyebrow_inner_end": (22,),
+    "left_eyebrow_outer_end": (26,),
+    "right_eyebrow_inner_end": (21,),
+    "right_eyebrow_outer_end": (17,),
+    "nose_tip": (30,),
+    "mouth_left_corner": (54,),
+    "mouth_right_corner": (48,),
+    "mouth_center_top_lip": (51,),
+    "mouth_center_bottom_lip": (57,),
+}
+
+KAGGLE15 = register_layout(
+    Layout(
+        name="kaggle15",
+        names=tuple(_KAGGLE15_FROM_IBUG68),  # Kaggle's column order
+        groups={"eyes": (0, 1, 2, 3, 4, 5), "brows": (6, 7, 8, 9), "nose": (10,), "mouth": (11, 12, 13, 14)},
+        contours=((3, 0, 2), (4, 1, 5), (7, 6), (8, 9), (11, 13, 12, 14)),
+        closed=(False, False, False, False, True),
+        flip_perm=(1, 0, 4, 5, 2, 3, 8, 9, 6, 7, 10, 12, 11, 13, 14),
+        norm_pair=(0, 1),
+        description="Kaggle Facial Keypoints Detection, 15 points on 96x96 grey crops",
+    )
+)
+_CONVERSIONS[("ibug68", "kaggle15")] = tuple(_KAGGLE15_FROM_IBUG68.values())
+
+# --------------------------------------------------------------------------- imm73
+
+
+def _imm73() -> Layout:
+    r = lambda a, b: tuple(range(a, b))  # noqa: E731
+    parts = [  # (group, first, stop, closed) in file order, paths 0..11 of the IMM frontal .asf files
+        ("right_brow", 0, 8, True),
+        ("left_brow", 8, 16, True),
+        ("right_eye", 16, 24, True),
+        ("left_eye", 24, 32, True),
+        ("right_pupil", 32, 33, False),
+        ("left_pupil", 33, 34, False),
+        ("nose", 34, 45, False),
+        ("nose_tip", 45, 46, False),
+        ("outer_lip", 46, 56, True),
+        ("upper_inner_lip", 56, 59, False),
+        ("lower_inner_lip", 59, 62, False),
+        ("jaw", 62, 73, False),
+    ]
+    names = [f"{g}_{i - a}" if b - a > 1 else g for g, a, b, _ in parts for i in range(a, b)]
+    mirror8 = lambda a: [a + (8 - i) % 8 for i in range(8)]  # noqa: E731  (0 <-> 0, 1 <-> 7, ...)
+    perm = [8 + p for p in mirror8(0)] + mirror8(0) + [24 + p for p in mirror8(0)] + [16 + p for p in mirror8(0)]
+    perm += [33, 32] + list(range(44, 33, -1)) + [45]
+    perm += [52, 51, 50, 49, 48, 47, 46, 55, 54, 53]  # outer lip: 49 (top) and 54 (bottom) stay
+    perm += [58, 57, 56, 61, 60, 59] + list(range(72, 61, -1))
+    multi = [(r(a, b), c) for _, a, b, c in parts if b - a > 1]
+    return Layout(
+        name="imm73",
+        names=tuple(names),
+        groups={
+            "brows": r(0, 16),
+            "eyes": r(16, 34),
+            "nose": r(34, 46),
+            "mouth": r(46, 62),
+            "jaw": r(62, 73),
+        },
+        contours=tuple(c for c, _ in multi),
+        closed=tuple(flag for _, flag in multi),
+        flip_perm=tuple(perm),
+        norm_pair=(16, 24),
+        description="IMM frontal face database, 73-point markup (paths as in its .asf files)",
+    )
+
+
+IMM73 = register_layout(_imm73())

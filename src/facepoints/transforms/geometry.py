@@ -1,0 +1,104 @@
+"""The one geometry core: a 3x3 affine matrix applied to image and keypoints together.
+
+Every geometric transform (resize, crop, rotation, scale, translation, flip, face crop)
+only builds a matrix and calls :func:`warp`. Coordinates put pixel centres at integers,
+as ``cv2.warpAffine`` does, so a point and the pixel under it move identically.
+A matrix with a negative determinant mirrors the image; :func:`warp` then applies the
+layout's flip permutation so that point ``i`` keeps its meaning (a left eye stays the
+left eye).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from facepoints.datasets.base import Sample
+from facepoints.layouts import get_layout
+
+__all__ = [
+    "warp",
+    "transform_points",
+    "resize_matrix",
+    "translation_matrix",
+    "rotation_matrix",
+    "scale_matrix",
+    "hflip_matrix",
+]
+
+
+def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a 3x3 (or 2x3) affine matrix to Nx2 points."""
+    m = np.asarray(matrix, dtype=np.float64)
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    return (pts @ m[:2, :2].T + m[:2, 2]).astype(np.float32)
+
+
+def resize_matrix(src_wh: tuple[float, float], dst_wh: tuple[float, float]) -> np.ndarray:
+    """Map an image of size ``src_wh`` onto ``dst_wh`` (edges onto edges, as cv2.resize does)."""
+    sx, sy = dst_wh[0] / src_wh[0], dst_wh[1] / src_wh[1]
+    return np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]], dtype=np.float64)
+
+
+def translation_matrix(tx: float, ty: float) -> np.ndarray:
+    """Shift by (tx, ty) pixels."""
+    return np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1]], dtype=np.float64)
+
+
+def rotation_matrix(degrees: float, centre: tuple[float, float]) -> np.ndarray:
+    """Rotate by ``degrees`` (counter-clockwise on screen, like OpenCV) about ``centre``."""
+    m = np.eye(3)
+    m[:2] = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), float(degrees), 1.0)
+    return m
+
+
+def scale_matrix(factor: float, centre: tuple[float, float]) -> np.ndarray:
+    """Zoom by ``factor`` about ``centre``."""
+    cx, cy = centre
+    return np.array([[factor, 0, cx * (1 - factor)], [0, factor, cy * (1 - factor)], [0, 0, 1]], dtype=np.float64)
+
+
+def hflip_matrix(width: int) -> np.ndarray:
+    """Mirror an image of ``width`` pixels left-right."""
+    return np.array([[-1, 0, width - 1], [0, 1, 0], [0, 0, 1]], dtype=np.float64)
+
+
+def _prefilter(image: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For strong downscaling, shrink first with area averaging (no aliasing) and fold
+    that shrink into the matrix, so the final bilinear warp samples near 1:1."""
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:2, :2]))))
+    if scale >= 0.5:
+        return image, matrix
+    h, w = image.shape[:2]
+    new_w, new_h = max(1, round(w * scale * 1.5)), max(1, round(h * scale * 1.5))
+    small = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    return small, matrix @ np.linalg.inv(resize_matrix((w, h), (new_w, new_h)))
+
+
+def warp(
+    sample: Sample,
+    matrix: np.ndarray,
+    size: tuple[int, int],
+    border: int = cv2.BORDER_CONSTANT,
+    fill: tuple[int, int, int] = (0, 0, 0),
+) -> Sample:
+    """Warp image and keypoints by ``matrix`` into an image of ``size`` = (width, height).
+
+    The sample's ``affine`` accumulates the matrix, so the result can always be
+    mapped back to the original file's pixels with :meth:`Sample.to_original`.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.shape == (2, 3):
+        matrix = np.vstack([matrix, [0, 0, 1]])
+    width, height = int(size[0]), int(size[1])
+    source, m = _prefilter(sample.image, matrix)
+    image = cv2.warpAffine(source, m[:2], (width, height), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=fill)
+    points = transform_points(matrix, sample.keypoints)
+    mask = sample.mask
+    flipped = sample.flipped
+    if np.linalg.det(matrix[:2, :2]) < 0:
+        perm = get_layout(sample.layout).require_flip()
+        points, mask, flipped = points[perm], mask[perm], not flipped
+    return sample.replace(
+        image=np.ascontiguousarray(image), keypoints=points, mask=mask, affine=matrix @ sample.affine, flipped=flipped
+    )
