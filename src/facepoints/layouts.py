@@ -153,11 +153,11 @@ def ibug68_mean_shape() -> np.ndarray:
 def _ibug68() -> Layout:
     names = [f"jaw_{i:02d}" for i in range(17)]  # 0 = subject's right ear side, 8 = chin
     names += [f"right_brow_{i}" for i in range(5)]  # 17 (outer) .. 21 (inner)
-    names += [f"left_brow_{i}" for i in range(5)]  # 22 (inner) .. 26 (outer)
+    names += [""] * 5  # 22 .. 26: named below as mirrors of the right brow
     names += [f"nose_bridge_{i}" for i in range(4)]  # 27 .. 30 (30 = tip)
     names += [f"nose_base_{i}" for i in range(5)]  # 31 .. 35
-    names += [f"right_eye_{i}" for i in range(6)]  # 36 outer corner, 39 inner corner
-    names += [f"left_eye_{i}" for i in range(6)]  # 42 inner corner, 45 outer corner
+    names += [f"right_eye_{i}" for i in range(6)]  # 36 (outer corner) .. 39 (inner corner) .. 41
+    names += [""] * 6  # 42 .. 47: mirrors of the right eye
     names += [f"outer_lip_{i:02d}" for i in range(12)]  # 48 right corner, 54 left corner
     names += [f"inner_lip_{i}" for i in range(8)]  # 60 .. 67
     names[8], names[30] = "chin", "nose_tip"
@@ -167,6 +167,10 @@ def _ibug68() -> Layout:
     perm += [45, 44, 43, 42, 47, 46, 39, 38, 37, 36, 41, 40]  # eyes
     perm += [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]  # outer lip
     perm += [64, 63, 62, 61, 60, 67, 66, 65]  # inner lip
+    for i in range(22, 27):
+        names[i] = "left_" + names[perm[i]].removeprefix("right_")  # left_brow_0 (26) mirrors right_brow_0 (17)
+    for i in range(42, 48):
+        names[i] = "left_" + names[perm[i]].removeprefix("right_")  # left_eye_0 (45) mirrors right_eye_0 (36)
     r = lambda a, b: tuple(range(a, b))  # noqa: E731
     contours = (r(0, 17), r(17, 22), r(22, 27), r(27, 31), r(31, 36), r(36, 42), r(42, 48), r(48, 60), r(60, 68))
     return Layout(

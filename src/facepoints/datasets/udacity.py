@@ -63,10 +63,11 @@ def read_udacity(path: Path) -> LandmarkDataset:
             image = folder / row[0]
             if not image.is_file():
                 raise DatasetError(f"{at}: image {image} not found")
+            at = f"{at} ({row[0]})"
             points.append([parse_float(v, at, "coordinate") for v in row[1:]])
             sources.append(str(image))
             identities.append(identity_from_filename(row[0]))
-            where.append(f"{at} ({row[0]})")
+            where.append(at)
     if not sources:
         raise DatasetError(f"{csv_path}: no samples")
     kp = np.asarray(points, dtype=np.float32).reshape(-1, NUM_POINTS, 2)

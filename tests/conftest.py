@@ -1,0 +1,63 @@
+"""Shared fixtures: where ../shared lives, and small datasets written by the tests themselves."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facepoints.datasets import make_synthetic_sample
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FACEPOINTS_SHARED", ROOT.parent / "shared"))
+DATA = SHARED / "data"
+ASSETS = SHARED / "assets"
+
+needs_shared = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data is not present")
+
+
+@pytest.fixture
+def face_samples():
+    """Four synthetic faces with exact labels."""
+    return [make_synthetic_sample(seed, size=160) for seed in range(4)]
+
+
+def write_udacity(folder: Path, samples, name: str = "training") -> Path:
+    """Write samples as a Udacity split: folder/name/*.png + folder/name_frames_keypoints.csv."""
+    images = folder / name
+    images.mkdir(parents=True)
+    lines = ["," + ",".join(str(i) for i in range(136))]
+    for k, s in enumerate(samples):
+        fname = f"Person_{chr(65 + k % 3)}_{k:02d}.png"
+        Image.fromarray(s.image).save(images / fname)
+        lines.append(fname + "," + ",".join(f"{v:.3f}" for v in s.keypoints.reshape(-1)))
+    csv = folder / f"{name}_frames_keypoints.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    return csv
+
+
+def write_pts_folder(folder: Path, samples, header: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, s in enumerate(samples):
+        Image.fromarray(s.image).save(folder / f"img_{k}.jpg", quality=95)
+        body = "\n".join(f"{x:.3f} {y:.3f}" for x, y in s.keypoints)
+        text = f"version: 1\nn_points:  {len(s.keypoints)}\n{{\n{body}\n}}\n" if header else body + "\n"
+        (folder / f"img_{k}.pts").write_text(text)
+    return folder
+
+
+def write_asf(path: Path, points_rel: np.ndarray, paths: list[int], image_name: str) -> None:
+    lines = ["######", "# test shape", "", str(len(points_rel)), ""]
+    for i, ((x, y), p) in enumerate(zip(points_rel, paths)):
+        lines.append(f"{p} \t0 \t{x:.8f} \t{y:.8f} \t{i} \t{max(i - 1, 0)} \t{min(i + 1, len(points_rel) - 1)}\t0.0\t0.0\t0.0")
+    lines += ["", "# host image", image_name, ""]
+    path.write_text("\n".join(lines))
+
+
+def kaggle_columns() -> list[str]:
+    from facepoints.datasets.kaggle import KEYPOINT_COLUMNS
+
+    return KEYPOINT_COLUMNS
