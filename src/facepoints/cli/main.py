@@ -8,10 +8,12 @@ from collections.abc import Sequence
 
 from facepoints import __version__
 from facepoints.cli import data as data_cmd
+from facepoints.cli import models as models_cmd
+from facepoints.cli import train as train_cmd
 from facepoints.datasets.base import DatasetError
 from facepoints.imageio import ImageReadError
 
-COMMANDS = [data_cmd]
+COMMANDS = [data_cmd, models_cmd, train_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

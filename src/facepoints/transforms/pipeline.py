@@ -79,6 +79,11 @@ class KeypointNormalization:
         """Image edges -> about [-1, 1] (pixel centres at integers)."""
         return cls((width - 1) / 2, (height - 1) / 2, max(width, height) / 2)
 
+    @classmethod
+    def unit(cls, width: int, height: int) -> KeypointNormalization:
+        """Image edges -> [0, 1] (for sigmoid outputs)."""
+        return cls(-0.5, -0.5, float(max(width, height)))
+
     def forward(self, points: np.ndarray) -> np.ndarray:
         return ((np.asarray(points, np.float32) - (self.centre_x, self.centre_y)) / self.scale).astype(np.float32)
 
@@ -113,10 +118,11 @@ class Normalize(Transform):
 
     size: tuple[int, int]
     grey: bool = True
+    keypoint_norm: KeypointNormalization | None = None  # default: image edges -> about [-1, 1]
 
     @property
     def normalization(self) -> KeypointNormalization:
-        return KeypointNormalization.for_size(self.size[1], self.size[0])
+        return self.keypoint_norm or KeypointNormalization.for_size(self.size[1], self.size[0])
 
     def __call__(self, sample: Sample, rng: np.random.Generator | None = None) -> NormalizedSample:
         h, w = sample.image.shape[:2]

@@ -1,0 +1,140 @@
+"""``fpnet``: facepoints' compact default landmark network.
+
+A MobileNetV2-style backbone (inverted residual blocks, Sandler et al. 2018) on a grey
+face crop, a small top-down path that adds 1/16-scale context back onto the 1/8-scale
+features, and a heatmap + offset head in the manner of PIPNet (Jin et al., "Pixel-in-
+Pixel Net", IJCV 2021): for each landmark, one score per cell of the 1/8 grid and an
+(x, y) offset inside that cell. Decoding takes the best cell and adds its offset, so
+localization is not limited by the grid; the best cell's probability (softmax over the
+cells) is a per-point confidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from facepoints.models.registry import KeypointModel, register_model
+
+
+def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
+    layers = [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
+    if act:
+        layers.append(nn.ReLU6(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class InvertedResidual(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int, expand: int) -> None:
+        super().__init__()
+        mid = cin * expand
+        self.block = nn.Sequential(
+            conv_bn(cin, mid, 1), conv_bn(mid, mid, 3, stride, groups=mid), conv_bn(mid, cout, 1, act=False)
+        )
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        y = self.block(x)
+        return x + y if self.residual else y
+
+
+def stage(cin: int, cout: int, repeats: int, stride: int, expand: int) -> nn.Sequential:
+    blocks = [InvertedResidual(cin, cout, stride, expand)]
+    blocks += [InvertedResidual(cout, cout, 1, expand) for _ in range(repeats - 1)]
+    return nn.Sequential(*blocks)
+
+
+NEIGHBOURS = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
+
+
+class FPNet(KeypointModel):
+    """Heatmap + offset landmark network; ``stride`` 8 on the input crop."""
+
+    stride = 8
+
+    def __init__(self, num_points: int, in_channels: int, input_size: tuple[int, int], width: float = 1.0) -> None:
+        super().__init__(num_points, in_channels, input_size)
+        c = [max(8, int(round(v * width))) for v in (16, 24, 32, 64, 96, 128)]
+        self.stem = nn.Sequential(conv_bn(in_channels, c[0], 3, 2), conv_bn(c[0], c[0], 3, groups=c[0]))  # 1/2
+        self.s4 = stage(c[0], c[1], 2, 2, 4)  # 1/4
+        self.s8 = nn.Sequential(stage(c[1], c[2], 3, 2, 4), stage(c[2], c[3], 3, 1, 4))  # 1/8
+        self.s16 = nn.Sequential(stage(c[3], c[4], 3, 2, 4), stage(c[4], c[5], 2, 1, 4))  # 1/16
+        self.lateral = conv_bn(c[5], c[3], 1)
+        self.fuse = nn.Sequential(conv_bn(c[3], c[3], 3, groups=c[3]), conv_bn(c[3], c[5], 1))
+        self.head = nn.Conv2d(c[5], 3 * num_points, 1)
+        nn.init.normal_(self.head.weight, std=0.001)
+        nn.init.zeros_(self.head.bias)
+
+    def maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Raw head outputs: scores (B, N, Gh, Gw) and x / y offsets in cell units."""
+        f8 = self.s8(self.s4(self.stem(x)))
+        f16 = self.s16(f8)
+        f = f8 + F.interpolate(self.lateral(f16), size=f8.shape[-2:], mode="nearest")
+        out = self.head(self.fuse(f))
+        n = self.num_points
+        return out[:, :n], out[:, n : 2 * n], out[:, 2 * n :]
+
+    def decode(self, scores, off_x, off_y) -> tuple[torch.Tensor, torch.Tensor]:
+        """Best cell + offset -> (keypoints in the centred frame, per-point confidence)."""
+        b, n, gh, gw = scores.shape
+        flat = scores.reshape(b, n, -1)
+        best = flat.argmax(-1, keepdim=True)
+        conf = torch.softmax(flat, -1).gather(-1, best).squeeze(-1)
+        ox = off_x.reshape(b, n, -1).gather(-1, best).squeeze(-1)
+        oy = off_y.reshape(b, n, -1).gather(-1, best).squeeze(-1)
+        col = (best.squeeze(-1) % gw).to(scores.dtype)
+        row = torch.div(best.squeeze(-1), gw, rounding_mode="floor").to(scores.dtype)
+        h, w = self.input_size
+        px = (col + ox) * self.stride - 0.5  # cell j spans pixels [8j - 0.5, 8j + 7.5)
+        py = (row + oy) * self.stride - 0.5
+        half = max(h, w) / 2
+        points = torch.stack([(px - (w - 1) / 2) / half, (py - (h - 1) / 2) / half], dim=-1)
+        return points, conf
+
+    def forward_with_confidence(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keypoints (B, N, 2) in the centred frame and confidences (B, N) in [0, 1]."""
+        return self.decode(*self.maps(x))
+
+    def forward(self, x):
+        return self.forward_with_confidence(x)[0]
+
+    def compute_loss(
+        self, images: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, loss_fn: Callable
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross-entropy over the grid cells for the target cell, plus ``loss_fn`` on the
+        offsets (cell units) at the target cell and its 8 neighbours, so that a near miss
+        of the best cell still decodes to the right place. Masked points contribute nothing."""
+        scores, off_x, off_y = self.maps(images)
+        b, n, gh, gw = scores.shape
+        h, w = self.input_size
+        half = max(h, w) / 2
+        u = (targets[..., 0] * half + (w - 1) / 2 + 0.5) / self.stride
+        v = (targets[..., 1] * half + (h - 1) / 2 + 0.5) / self.stride
+        col = u.floor().clamp(0, gw - 1)
+        row = v.floor().clamp(0, gh - 1)
+        m = mask.to(scores.dtype)
+        ce = F.cross_entropy(scores.reshape(b * n, -1), (row * gw + col).long().reshape(-1), reduction="none")
+        score_loss = (ce * m.reshape(-1)).sum() / m.sum().clamp(min=1)
+        offset_loss = 0.0
+        for dr, dc in NEIGHBOURS:
+            r, c = (row + dr).clamp(0, gh - 1), (col + dc).clamp(0, gw - 1)
+            index = (r * gw + c).long().unsqueeze(-1)
+            ox = off_x.reshape(b, n, -1).gather(-1, index).squeeze(-1)
+            oy = off_y.reshape(b, n, -1).gather(-1, index).squeeze(-1)
+            pred_off = torch.stack([ox, oy], -1)
+            offset_loss = offset_loss + loss_fn(pred_off, torch.stack([u - c, v - r], -1), mask)
+        loss = score_loss + 5.0 * offset_loss / len(NEIGHBOURS)
+        with torch.no_grad():
+            pred = self.decode(scores, off_x, off_y)[0]
+        return loss, pred
+
+
+@register_model(
+    "fpnet", summary="facepoints default: MobileNetV2-style + heatmap/offset head, 112x112 grey", num_points=68,
+    in_channels=1, input_size=(112, 112), layout="ibug68",
+)
+def fpnet(num_points: int, in_channels: int, input_size: tuple[int, int], width: float = 1.0) -> FPNet:
+    return FPNet(num_points, in_channels, input_size, width)

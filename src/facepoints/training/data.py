@@ -1,0 +1,76 @@
+"""Training-side data: identity-aware splits and a torch Dataset with reproducible augmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from facepoints.datasets.base import LandmarkDataset, Sample
+from facepoints.training.inputs import InputSpec, build_transform, precrop
+from facepoints.transforms import sample_rng
+
+__all__ = ["split_by_identity", "TrainingSet"]
+
+
+def split_by_identity(dataset: LandmarkDataset, fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
+    """(train, val) indices with about ``fraction`` of samples in val and no identity on both
+    sides; samples of unknown identity are each their own group."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation fraction must lie in (0, 1), got {fraction}")
+    groups: dict[str, list[int]] = {}
+    for i, ident in enumerate(dataset.identities):
+        groups.setdefault(ident if ident is not None else f"#{i}", []).append(i)
+    names = sorted(groups)
+    np.random.default_rng(seed).shuffle(names)
+    target = fraction * len(dataset)
+    val: list[int] = []
+    for name in names:
+        if len(val) >= target:
+            break
+        val.extend(groups[name])
+    chosen = set(val)
+    train = [i for i in range(len(dataset)) if i not in chosen]
+    if not train or not val:
+        raise ValueError(f"cannot split {len(dataset)} samples into train and val at fraction {fraction}")
+    return train, sorted(val)
+
+
+class TrainingSet(torch.utils.data.Dataset):
+    """Samples -> model tensors. In ``face`` crop mode every sample is cropped once (loosely,
+    at ``cache_size`` pixels) and kept in memory, so epochs cost only the augmentation.
+
+    Augmentation draws from ``sample_rng(seed, epoch, index)``: set ``epoch`` before each
+    epoch and the run is reproducible, also across ``--resume`` and worker counts.
+    """
+
+    def __init__(
+        self,
+        dataset: LandmarkDataset,
+        spec: InputSpec,
+        train: bool,
+        augment: str = "none",
+        seed: int = 0,
+        cache_size: int | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.dataset = dataset
+        self.transform = build_transform(spec, train, augment)
+        self.seed = seed
+        self.epoch = 0
+        self.cache: list[Sample] | None = None
+        if spec.crop == "face":
+            size = cache_size or int(spec.size[0] * 1.5)
+            items = tqdm(range(len(dataset)), desc=f"caching {dataset.name}", disable=not progress, leave=False)
+            self.cache = [self._compact(precrop(dataset[i], size)) for i in items]
+
+    @staticmethod
+    def _compact(sample: Sample) -> Sample:
+        return sample.replace(path=None)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        sample = self.cache[index] if self.cache is not None else self.dataset[index]
+        return self.transform(sample, sample_rng(self.seed, self.epoch, index))
