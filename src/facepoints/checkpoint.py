@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from facepoints.imageio import atomic_write_bytes
+from facepoints.inputs import InputSpec
 from facepoints.models import KeypointModel, create_model
-from facepoints.training.inputs import InputSpec
 
 __all__ = ["CheckpointError", "LoadedModel", "save_checkpoint", "read_checkpoint", "load_model", "FORMAT"]
 

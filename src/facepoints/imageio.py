@@ -10,7 +10,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageReadError", "load_image", "decode_image", "to_rgb_uint8", "save_image", "atomic_write_bytes"]
+__all__ = ["IMAGE_SUFFIXES", "ImageReadError", "load_image", "decode_image", "to_rgb_uint8", "save_image", "atomic_write_bytes"]
+
+#: File suffixes treated as images when a folder is scanned.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 
 #: Refuse images with more pixels than this (decompression bombs); override per call.
 MAX_PIXELS = 100_000_000

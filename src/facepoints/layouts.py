@@ -24,6 +24,7 @@ __all__ = [
     "ibug68_mean_shape",
     "IBUG68",
     "KAGGLE15",
+    "KAGGLE4",
     "IMM73",
 ]
 
@@ -47,6 +48,8 @@ class Layout:
     flip_perm: tuple[int, ...] | None = None
     norm_pair: tuple[int, int] | None = None
     description: str = ""
+    #: (parent layout, indices): this layout is those points of the parent, in that order
+    subset_of: tuple[str, tuple[int, ...]] | None = None
     _group_of: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -127,10 +130,12 @@ def convert_points(
     if src.name == dst.name:
         m = np.ones(points.shape[:-1], bool) if mask is None else mask
         return points.copy(), m.copy()
-    try:
+    if dst.subset_of is not None and dst.subset_of[0] == src.name:
+        table = tuple((i,) for i in dst.subset_of[1])
+    elif (src.name, dst.name) in _CONVERSIONS:
         table = _CONVERSIONS[(src.name, dst.name)]
-    except KeyError:
-        raise ValueError(f"no conversion from layout {src.name} to {dst.name}") from None
+    else:
+        raise ValueError(f"no conversion from layout {src.name} to {dst.name}")
     points = np.asarray(points, dtype=np.float32)
     if points.shape[-2] != src.num_points:
         raise ValueError(f"expected {src.num_points} {src.name} points, got {points.shape[-2]}")
@@ -220,6 +225,19 @@ KAGGLE15 = register_layout(
     )
 )
 _CONVERSIONS[("ibug68", "kaggle15")] = tuple(_KAGGLE15_FROM_IBUG68.values())
+
+_COMMON4 = (0, 1, 10, 14)  # left/right eye centre, nose tip, bottom-lip centre
+KAGGLE4 = register_layout(
+    Layout(
+        name="kaggle4",
+        names=tuple(KAGGLE15.names[i] for i in _COMMON4),
+        groups={"eyes": (0, 1), "nose": (2,), "mouth": (3,)},
+        flip_perm=(1, 0, 2, 3),
+        norm_pair=(0, 1),
+        description="the 4 Kaggle points present in almost every training row (the two-model write-up's 8 outputs)",
+        subset_of=("kaggle15", _COMMON4),
+    )
+)
 
 # --------------------------------------------------------------------------- imm73
 

@@ -7,6 +7,7 @@ from collections import Counter
 
 from facepoints.datasets import open_dataset
 from facepoints.imageio import save_image
+from facepoints.kaggle import to_kaggle
 from facepoints.layouts import get_layout
 from facepoints.transforms.pipeline import AUGMENT_PRESETS
 from facepoints.viz import dataset_grid
@@ -28,6 +29,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.add_argument("--numbers", action="store_true", help="write point indices")
     show.set_defaults(func=run_show)
 
+    kaggle = data.add_parser("to-kaggle", help="convert a 68-point dataset to the Kaggle 96x96 / 15-point CSVs")
+    kaggle.add_argument("spec", help=spec_help)
+    kaggle.add_argument("--out", required=True, help="output folder")
+    kaggle.add_argument("--split", choices=["train", "test"], default="train",
+                        help="train: training.csv; test: test.csv + IdLookupTable.csv + solution.csv")  # fmt: skip
+    kaggle.add_argument("--missingness", action="store_true", help="Kaggle-like rows with only 4 of 15 points")
+    kaggle.add_argument("--seed", type=int, default=0)
+    kaggle.set_defaults(func=run_to_kaggle)
+
     info = data.add_parser("info", help="print counts, layout and identities of a dataset")
     info.add_argument("spec", help=spec_help)
     info.set_defaults(func=run_info)
@@ -38,6 +48,12 @@ def run_show(args: argparse.Namespace) -> int:
     grid = dataset_grid(dataset, n=args.n, augment=args.augment, seed=args.seed, tile=args.tile, numbers=args.numbers)
     path = save_image(args.out, grid)
     print(f"wrote {path} ({min(args.n, len(dataset))} of {len(dataset)} samples from {dataset.name}, augment={args.augment})")
+    return 0
+
+
+def run_to_kaggle(args: argparse.Namespace) -> int:
+    result = to_kaggle(open_dataset(args.spec), args.out, args.split, args.missingness, args.seed)
+    print(f"wrote {', '.join(str(f) for f in result.files)}: {result.rows} faces, {result.partial_rows} with 4 of 15 points")
     return 0
 
 

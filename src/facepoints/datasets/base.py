@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from facepoints.imageio import ImageReadError, load_image
-from facepoints.layouts import get_layout
+from facepoints.layouts import convert_points, get_layout
 
 __all__ = [
     "Sample",
@@ -160,6 +160,19 @@ class LandmarkDataset(Sequence[Sample]):
             paths=[self.paths[i] for i in idx],
         )
 
+    def to_layout(self, layout: str) -> LandmarkDataset:
+        """The same images with keypoints mapped to another layout (e.g. ibug68 -> kaggle15,
+        kaggle15 -> kaggle4)."""
+        points, masks = convert_points(self.keypoints, self.layout, layout, self.masks)
+        converted = self.subset(range(len(self)))
+        converted.layout, converted.keypoints, converted.masks = layout, points, masks
+        converted.name = f"{self.name}->{layout}"
+        return converted
+
+    def complete_rows(self) -> LandmarkDataset:
+        """Only the samples whose every point is labelled."""
+        return self.subset(np.flatnonzero(self.masks.all(1)))
+
     def __repr__(self) -> str:
         return f"LandmarkDataset({self.name!r}, layout={self.layout!r}, samples={len(self)})"
 
@@ -222,7 +235,7 @@ def open_dataset(spec: str | os.PathLike | Sequence[str | os.PathLike]) -> Landm
     path = Path(text)
     if not path.exists():
         raise DatasetError(f"{path}: no such file or directory")
-    for name, (detect, opener) in _FORMATS.items():
+    for detect, opener in _FORMATS.values():
         if detect(path):
             return opener(path)
     raise DatasetError(

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from facepoints.datasets.base import DatasetError, LandmarkDataset, parse_float, register_format
+from facepoints.imageio import IMAGE_SUFFIXES
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 LAYOUT_BY_COUNT = {68: "ibug68"}
 
 

@@ -7,7 +7,7 @@ import torch
 from tqdm import tqdm
 
 from facepoints.datasets.base import LandmarkDataset, Sample
-from facepoints.training.inputs import InputSpec, build_transform, precrop
+from facepoints.inputs import InputSpec, build_transform, precrop
 from facepoints.transforms import sample_rng
 
 __all__ = ["split_by_identity", "TrainingSet"]

@@ -29,15 +29,15 @@ from facepoints.checkpoint import model_record, read_checkpoint, save_checkpoint
 from facepoints.datasets import open_dataset
 from facepoints.datasets.base import LandmarkDataset
 from facepoints.imageio import atomic_write_bytes
+from facepoints.inputs import InputSpec
 from facepoints.layouts import get_layout
 from facepoints.metrics import nme as nme_metric
 from facepoints.models import create_model, model_info
 from facepoints.models.baselines import MeanShape
 from facepoints.training.data import TrainingSet, split_by_identity
-from facepoints.training.inputs import InputSpec
 from facepoints.training.losses import get_loss
 
-__all__ = ["TrainConfig", "train", "EpochResult"]
+__all__ = ["TrainConfig", "train", "resume", "EpochResult"]
 
 
 @dataclass
@@ -65,6 +65,8 @@ class TrainConfig:
     grey: bool = True
     cache_size: int | None = None
     model_kwargs: dict = field(default_factory=dict)
+    layout: str | None = None  # map the data to this layout first (e.g. kaggle4 for the two-model recipe)
+    complete_only: bool = False  # keep only rows with every point labelled
     progress: bool = True
 
     @classmethod
@@ -115,14 +117,20 @@ def _all_sum(values: list[float], device: torch.device) -> list[float]:
 
 
 def _input_spec(cfg: TrainConfig, layout: str, model_size: tuple[int, int], output_range: str) -> InputSpec:
-    crop = cfg.crop or ("face" if layout in ("ibug68", "imm73") else "full")
+    square = model_size[0] == model_size[1]
+    crop = cfg.crop or ("face" if layout in ("ibug68", "imm73") and square else "full")
     return InputSpec(size=model_size, grey=cfg.grey, crop=crop, output_range=output_range)
 
 
 def _open_data(cfg: TrainConfig) -> tuple[LandmarkDataset, LandmarkDataset]:
-    data = open_dataset(cfg.data)
+    def prepare(ds: LandmarkDataset) -> LandmarkDataset:
+        if cfg.layout and cfg.layout != ds.layout:
+            ds = ds.to_layout(cfg.layout)
+        return ds.complete_rows() if cfg.complete_only else ds
+
+    data = prepare(open_dataset(cfg.data))
     if cfg.val:
-        return data, open_dataset(cfg.val)
+        return data, prepare(open_dataset(cfg.val))
     train_idx, val_idx = split_by_identity(data, cfg.val_split, cfg.seed)
     return data.subset(train_idx), data.subset(val_idx)
 
@@ -166,14 +174,24 @@ def _batch_nme(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, lay
 # ----------------------------------------------------------------------------- training
 
 
-def train(cfg: TrainConfig, resume: bool = False) -> dict:
-    """Train (or resume) a run; returns the final summary written to ``summary.json``."""
+def resume(run_dir: str | os.PathLike, epochs: int | None = None, workers: int | None = None, progress: bool = True) -> dict:
+    """Continue the run in ``run_dir`` from its ``last.pt`` (optionally to a new epoch count)."""
+    state = read_checkpoint(Path(run_dir) / "last.pt")
+    if "train_state" not in state:
+        raise ValueError(f"{run_dir}/last.pt holds no training state to resume from")
+    changes = {"out": str(run_dir), "progress": progress}
+    if epochs is not None:
+        changes["epochs"] = epochs
+    if workers is not None:
+        changes["workers"] = workers
+    return train(TrainConfig.from_dict({**state["config"], **changes}), state)
+
+
+def train(cfg: TrainConfig, state: dict | None = None) -> dict:
+    """Train a run (or continue one, given its ``last.pt`` contents); returns the summary
+    also written to ``summary.json``."""
     rank, world, device = _dist_setup()
     out = Path(cfg.out)
-    state = None
-    if resume:
-        state = read_checkpoint(out / "last.pt")
-        cfg = TrainConfig.from_dict({**state["config"], "progress": cfg.progress, "workers": cfg.workers})
     torch.manual_seed(cfg.seed)
     loss_fn = get_loss(cfg.loss)
     model_info(cfg.model)  # unknown names fail before any data is read
@@ -235,6 +253,8 @@ def train(cfg: TrainConfig, resume: bool = False) -> dict:
         optimizer.load_state_dict(ts["optimizer"])
         if scheduler is not None and ts.get("scheduler"):
             scheduler.load_state_dict(ts["scheduler"])
+            if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
+                scheduler.T_max = cfg.epochs  # a run extended with --epochs anneals to its new end
         history = [EpochResult(**h) for h in ts["history"]]
         start_epoch, best_nme, bad_epochs = ts["epoch"] + 1, ts["best_nme"], ts["bad_epochs"]
         if (out / "best.pt").is_file():

@@ -1,0 +1,48 @@
+"""``facepoints detect``: faces and 68 landmarks in images or folders (the main job)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from facepoints.detection import list_detectors
+from facepoints.files import detect_files
+from facepoints.landmarker import FaceLandmarker, sample_image_path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("detect", help="find faces and place 68 landmarks on each")
+    p.add_argument("inputs", nargs="*", help="images or folders (default: the bundled sample photo)")
+    p.add_argument("--out", default="facepoints-out", help="output folder (default: facepoints-out)")
+    p.add_argument("--detector", choices=list_detectors(), help="face detector (default: best available)")
+    p.add_argument("--model", help="landmark model: a bundled name (default) or a checkpoint path")
+    p.add_argument("--json", action="store_true", help="also print each image's JSON document to stdout")
+    p.add_argument("--no-draw", action="store_true", help="do not write annotated images")
+    p.add_argument("--flip", action="store_true", help="average with a mirrored pass (slower, a little more accurate)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    inputs = args.inputs or [str(sample_image_path())]
+    landmarker = FaceLandmarker(args.detector, args.model, flip=args.flip)
+    done = skipped = 0
+    for result in detect_files(inputs, landmarker, args.out, draw=not args.no_draw, progress=not args.no_progress):
+        if result.skipped:
+            skipped += 1
+            continue
+        done += 1
+        if args.json:
+            print(json.dumps(result.to_dict()))
+        if result.error:
+            print(f"{result.path}: error: {result.error}", file=sys.stderr)
+        elif not result.faces:
+            print(f"{result.path}: no face found", file=sys.stderr)
+        elif result.json_path or result.png_path:
+            wrote = " and ".join(str(p) for p in (result.png_path, result.json_path) if p)
+            print(f"{result.path}: {len(result.faces)} face(s); wrote {wrote}", file=sys.stderr if args.json else sys.stdout)
+    if skipped:
+        print(f"skipped {skipped} image(s) already in results.jsonl")
+    print(f"processed {done} image(s); results in {args.out}", file=sys.stderr if args.json else sys.stdout)
+    return 0

@@ -1,0 +1,56 @@
+"""OpenCV's frontal-face Haar cascade (Viola & Jones 2001; Lienhart's cascade), the seeds' choice.
+
+The XML ships with the opencv-python(-headless) 4.x wheels (``cv2.data.haarcascades``);
+5.0 wheels do not, hence the ``<5`` pin. Scores are the cascade's level weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from facepoints.detection.base import BoxCalibration, Detections, FaceDetector, register_detector
+
+CASCADE = "haarcascade_frontalface_default.xml"
+
+
+def _cascade_path() -> Path | None:
+    data = getattr(cv2, "data", None)
+    path = Path(data.haarcascades) / CASCADE if data is not None else None
+    return path if path is not None and path.is_file() else None
+
+
+@register_detector("haar")
+class HaarDetector(FaceDetector):
+    max_side = 1024
+    score_threshold = 0.0
+    calibration = BoxCalibration(dx=0.0, dy=0.0, sx=1.0, sy=1.0)
+
+    @classmethod
+    def available(cls) -> bool:
+        return _cascade_path() is not None
+
+    @classmethod
+    def missing_reason(cls) -> str:
+        return f"{CASCADE} not found in cv2.data.haarcascades (install opencv-python-headless<5)"
+
+    def __init__(self, score_threshold: float | None = None, min_neighbors: int = 5) -> None:
+        super().__init__(score_threshold)
+        self.cascade = cv2.CascadeClassifier(str(_cascade_path()))
+        self.min_neighbors = min_neighbors
+
+    def _detect(self, image: np.ndarray) -> Detections:
+        grey = cv2.equalizeHist(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))
+        min_size = max(20, min(image.shape[:2]) // 20)
+        rects, _, weights = self.cascade.detectMultiScale3(
+            grey, scaleFactor=1.1, minNeighbors=self.min_neighbors, minSize=(min_size, min_size), outputRejectLevels=True
+        )
+        if len(rects) == 0:
+            return Detections.empty()
+        rects = np.asarray(rects, np.float64)
+        scores = np.asarray(weights, np.float64).reshape(-1)
+        keep = scores >= self.score_threshold
+        boxes = np.concatenate([rects[:, :2] - 0.5, rects[:, :2] + rects[:, 2:] - 0.5], axis=1)
+        return Detections(boxes[keep], scores[keep])

@@ -1,0 +1,129 @@
+"""``facepoints evaluate``: run a model over a labelled dataset and report the field's metrics.
+
+Predictions are mapped back to each image's original pixels and compared with the file's
+labels there. Boxes come from the ground truth (``gt``: the labelled points' box, the
+convention the model was trained with) or from a face detector (``detector``: the
+detection that overlaps the labelled face best; faces it misses count in the detection
+rate and are left out of the landmark metrics, which the report says).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from facepoints.datasets.base import LandmarkDataset
+from facepoints.imageio import atomic_write_bytes
+from facepoints.layouts import convert_points
+from facepoints.metrics import LandmarkReport, ced_curve, evaluate_points
+from facepoints.predict import Predictor
+
+__all__ = ["EvaluationResult", "evaluate_model", "box_iou", "write_ced_plot", "write_report"]
+
+BoxSource = Callable[[np.ndarray], np.ndarray]  # image -> (K, 4) boxes
+
+
+@dataclass
+class EvaluationResult:
+    report: LandmarkReport
+    detection_rate: float
+    predictions: np.ndarray  # (B, N, 2), NaN where the face was not found
+    dataset: str
+    model: str
+    boxes: str
+
+    def summary(self) -> dict:
+        return {
+            "dataset": self.dataset, "model": self.model, "boxes": self.boxes,
+            "detection_rate": self.detection_rate, **self.report.summary(),
+        }  # fmt: skip
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``a`` (K, 4) with one box ``b`` (4,)."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    x1, y1 = np.maximum(a[:, 0], b[0]), np.maximum(a[:, 1], b[1])
+    x2, y2 = np.minimum(a[:, 2], b[2]), np.minimum(a[:, 3], b[3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / np.maximum(union, 1e-9)
+
+
+def _match(detections: np.ndarray, gt_box: np.ndarray, min_iou: float) -> np.ndarray | None:
+    if len(detections) == 0:
+        return None
+    ious = box_iou(detections, gt_box)
+    best = int(ious.argmax())
+    return detections[best] if ious[best] >= min_iou else None
+
+
+def evaluate_model(
+    predictor: Predictor,
+    dataset: LandmarkDataset,
+    detector: BoxSource | None = None,
+    normalization: str = "outer_eyes",
+    min_iou: float = 0.2,
+    progress: bool = True,
+) -> EvaluationResult:
+    """Predict every sample of ``dataset`` and score against its labels (in the model's layout)."""
+    layout = predictor.layout.name
+    preds, gts, masks, found = [], [], [], []
+    for i in tqdm(range(len(dataset)), desc=f"evaluating {dataset.name}", disable=not progress):
+        sample = dataset[i]
+        gt, mask = convert_points(sample.keypoints, sample.layout, layout, sample.mask)
+        labelled = sample.keypoints[sample.mask]
+        gt_box = np.concatenate([labelled.min(0), labelled.max(0)])
+        box = gt_box if detector is None else _match(detector(sample.image), gt_box, min_iou)
+        found.append(box is not None)
+        if box is None:
+            preds.append(np.full_like(gt, np.nan))
+        else:
+            preds.append(predictor.predict(sample.image, [box])[0].points)
+        gts.append(gt)
+        masks.append(mask)
+    preds_a, gts_a, masks_a, found_a = np.stack(preds), np.stack(gts), np.stack(masks), np.asarray(found)
+    if not found_a.any():
+        raise ValueError(f"{dataset.name}: the detector found none of the {len(dataset)} labelled faces")
+    report = evaluate_points(preds_a[found_a], gts_a[found_a], layout, masks_a[found_a], normalization)
+    return EvaluationResult(
+        report=report,
+        detection_rate=float(found_a.mean()),
+        predictions=preds_a,
+        dataset=dataset.name,
+        model=predictor.loaded.name,
+        boxes="gt" if detector is None else "detector",
+    )
+
+
+def write_ced_plot(results: dict[str, np.ndarray], path: str | Path, threshold: float = 0.10) -> Path:
+    """CED curves (fraction of faces with NME <= x) for one or more methods, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    for label, nmes in results.items():
+        xs, ys = ced_curve(nmes, threshold)
+        ax.plot(100 * xs, ys, label=label)
+    ax.set_xlabel("NME (%)"), ax.set_ylabel("fraction of faces"), ax.set_xlim(0, 100 * threshold), ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3), ax.legend(loc="lower right")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def write_report(result: EvaluationResult, out_dir: str | Path) -> tuple[Path, Path]:
+    """``report.json`` and ``ced.png`` in ``out_dir``."""
+    out = Path(out_dir)
+    report = atomic_write_bytes(out / "report.json", json.dumps(result.summary(), indent=2).encode())
+    ced = write_ced_plot({result.model: result.report.nmes}, out / "ced.png")
+    return report, ced

@@ -1,0 +1,126 @@
+"""The main job as one small facade: faces in an image -> 68 landmarks each.
+
+``FaceLandmarker`` joins a face detector and a landmark model; ``facepoints.detect(image)``
+uses a shared default instance (the bundled model and the default detector).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from facepoints.checkpoint import LoadedModel, load_model
+from facepoints.detection import FaceDetector, get_detector
+from facepoints.imageio import load_image, to_rgb_uint8
+from facepoints.predict import Predictor
+from facepoints.viz import draw_keypoints
+
+__all__ = ["Face", "FaceLandmarker", "detect", "default_model_path", "sample_image_path", "draw_faces", "BUNDLED_MODELS"]
+
+#: Names accepted for ``model=``: bundled weights inside the package.
+BUNDLED_MODELS = {"default": "fpnet68.pt", "fpnet68": "fpnet68.pt"}
+
+
+def _resource(name: str) -> Path:
+    return Path(str(resources.files("facepoints.resources").joinpath(name)))
+
+
+def default_model_path() -> Path:
+    """The bundled default landmark model (see its model card in docs/default-model.md)."""
+    return _resource(BUNDLED_MODELS["default"])
+
+
+def sample_image_path() -> Path:
+    """The bundled sample photo (NASA portrait of astronaut Eileen Collins, public domain)."""
+    return _resource("astronaut.jpg")
+
+
+@dataclass
+class Face:
+    """One detected face: detector box and score, and its landmarks in image pixels."""
+
+    box: np.ndarray  # (4,) x1, y1, x2, y2
+    score: float  # detector confidence
+    points: np.ndarray  # (N, 2)
+    point_confidence: np.ndarray  # (N,) in [0, 1]
+    landmark_score: float  # mean point confidence
+    layout: str
+
+    def to_dict(self) -> dict:
+        """JSON-ready: box, scores, layout and ``[x, y]`` points rounded to 0.01 px."""
+        return {
+            "box": [round(float(v), 2) for v in self.box],
+            "score": round(float(self.score), 4),
+            "landmark_score": round(float(self.landmark_score), 4),
+            "layout": self.layout,
+            "points": [[round(float(x), 2), round(float(y), 2)] for x, y in self.points],
+        }
+
+
+ImageLike = np.ndarray | Image.Image | str | os.PathLike
+
+
+def as_rgb(image: ImageLike) -> np.ndarray:
+    """An RGB uint8 array from a path, a PIL image or an array of any mode."""
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image)
+    return to_rgb_uint8(image)
+
+
+class FaceLandmarker:
+    """Face detector + landmark model. ``model`` is a bundled name, a checkpoint path or a
+    loaded model; ``detector`` a registry name or instance (``None``: the default)."""
+
+    def __init__(
+        self,
+        detector: str | FaceDetector | None = None,
+        model: str | os.PathLike | LoadedModel | None = None,
+        refine: int = 1,
+        flip: bool = False,
+    ) -> None:
+        self.detector = detector if isinstance(detector, FaceDetector) else get_detector(detector)
+        if model is None or (isinstance(model, str) and model in BUNDLED_MODELS):
+            model = _resource(BUNDLED_MODELS[model or "default"])
+        loaded = model if isinstance(model, LoadedModel) else load_model(model)
+        self.predictor = Predictor(loaded, refine=refine, flip=flip)
+
+    @property
+    def layout(self) -> str:
+        return self.predictor.layout.name
+
+    def detect(self, image: ImageLike) -> list[Face]:
+        """Every face in ``image`` with its landmarks, best detector score first."""
+        rgb = as_rgb(image)
+        found = self.detector.detect(rgb)
+        if len(found) == 0:
+            return []
+        results = self.predictor.predict(rgb, self.detector.calibration.apply(found.boxes))
+        return [
+            Face(box, float(score), r.points, r.confidence, r.score, self.layout)
+            for box, score, r in zip(found.boxes, found.scores, results)
+        ]
+
+
+@cache
+def _default_landmarker(detector: str | None, model: str | None) -> FaceLandmarker:
+    return FaceLandmarker(detector, model)
+
+
+def detect(image: ImageLike, detector: str | None = None, model: str | None = None) -> list[Face]:
+    """Faces and 68 landmarks in ``image`` (path, PIL image or array), with a cached default landmarker."""
+    return _default_landmarker(detector, model).detect(image)
+
+
+def draw_faces(image: np.ndarray, faces: list[Face], numbers: bool = False) -> np.ndarray:
+    """A copy of ``image`` with each face's box, points and contours drawn."""
+    out = image
+    for face in faces:
+        radius = max(1.0, float(face.box[2] - face.box[0]) / 70)  # dots scale with the face, not the photo
+        out = draw_keypoints(out, face.points, face.layout, numbers=numbers, radius=radius, box=face.box)
+    return out if faces else image.copy()

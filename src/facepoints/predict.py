@@ -1,0 +1,127 @@
+"""The prediction pipeline: face boxes -> the model's crops -> one batched pass -> points in image pixels.
+
+``Predictor.predict(image, boxes)`` takes caller-given boxes, so benchmarks can feed every
+method identical boxes. Models trained on ``face`` crops see the same square crop with
+margin they were trained on; ``refine`` re-crops around the first pass's landmarks (the
+box convention the model was trained with), which removes most of the difference
+between a detector's box and a landmark box. ``flip`` averages with a mirrored pass.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from facepoints.checkpoint import LoadedModel, load_model
+from facepoints.datasets.base import Sample
+from facepoints.layouts import get_layout
+from facepoints.transforms import crop_face, resize_matrix, warp
+
+__all__ = ["Predictor", "LandmarkResult"]
+
+
+@dataclass
+class LandmarkResult:
+    """Landmarks of one face in original image pixels."""
+
+    points: np.ndarray  # (N, 2)
+    confidence: np.ndarray  # (N,) per point, in [0, 1]
+    score: float  # mean point confidence
+    box: np.ndarray  # (4,) the box the crop was made from
+
+
+def _points_box(points: np.ndarray) -> np.ndarray:
+    return np.concatenate([points.min(0), points.max(0)]).astype(np.float64)
+
+
+class Predictor:
+    """Runs a landmark model on face boxes of an image."""
+
+    def __init__(
+        self,
+        model: LoadedModel | str | os.PathLike,
+        refine: int = 1,
+        flip: bool = False,
+        device: str = "cpu",
+    ) -> None:
+        self.loaded = model if isinstance(model, LoadedModel) else load_model(model, device)
+        self.model = self.loaded.model.eval()
+        self.spec = self.loaded.input
+        self.layout = get_layout(self.loaded.layout)
+        self.refine = refine if self.spec.crop == "face" else 0
+        self.flip = flip
+        self.device = device
+        if flip:
+            self.layout.require_flip()
+
+    def _crops(self, image: np.ndarray, boxes: np.ndarray) -> list[Sample]:
+        blank = Sample(image, np.zeros((self.layout.num_points, 2)), np.zeros(self.layout.num_points, bool), self.layout.name)
+        h, w = self.spec.size
+        if self.spec.crop != "face":
+            return [warp(blank, resize_matrix((image.shape[1], image.shape[0]), (w, h)), (w, h))]
+        return [crop_face(blank, box, h, self.spec.margin) for box in boxes]
+
+    def _tensor(self, crops: list[Sample], mirror: bool) -> torch.Tensor:
+        images = []
+        for c in crops:
+            img = c.image[:, ::-1] if mirror else c.image
+            if self.spec.grey:  # the same conversion as training's Normalize
+                img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)[None].astype(np.float32)
+            else:
+                img = img.transpose(2, 0, 1).astype(np.float32)
+            images.append(img / 255.0)
+        return torch.from_numpy(np.ascontiguousarray(np.stack(images))).to(self.device)
+
+    @torch.no_grad()
+    def _run(self, crops: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
+        """Model output for the crops, in crop pixels: points (B, N, 2), confidences (B, N)."""
+        forward = getattr(self.model, "forward_with_confidence", None)
+
+        def once(mirror: bool):
+            x = self._tensor(crops, mirror)
+            if forward is not None:
+                pts, conf = forward(x)
+            else:
+                pts = self.model(x)
+                conf = torch.ones(pts.shape[:2])
+            pts = self.spec.normalization.inverse(pts.cpu().numpy())
+            return pts, conf.cpu().numpy()
+
+        pts, conf = once(False)
+        if self.flip:
+            width = self.spec.size[1]
+            perm = self.layout.require_flip()
+            mp, mc = once(True)
+            mp = mp[:, perm]
+            mp[..., 0] = width - 1 - mp[..., 0]
+            pts, conf = (pts + mp) / 2, (conf + mc[:, perm]) / 2
+        return pts, conf
+
+    def predict(self, image: np.ndarray, boxes: np.ndarray | list | None = None) -> list[LandmarkResult]:
+        """Landmarks for each box (``(x1, y1, x2, y2)`` in ``image`` pixels; ``None`` for
+        whole-image models), all faces in one batched forward pass per stage."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected an HxWx3 uint8 RGB image, got {image.shape} {image.dtype}")
+        if self.spec.crop == "face":
+            if boxes is None:
+                raise ValueError("this model works on face crops: give face boxes (or use facepoints.detect)")
+            boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+            if len(boxes) == 0:
+                return []
+        else:
+            boxes = np.array([[0, 0, image.shape[1], image.shape[0]]], np.float64)
+        used = boxes
+        for stage in range(1 + self.refine):
+            crops = self._crops(image, used)
+            pts, conf = self._run(crops)
+            points = np.stack([c.to_original(p) for c, p in zip(crops, pts)])
+            if stage < self.refine:
+                used = np.stack([_points_box(p) for p in points])
+        return [
+            LandmarkResult(p.astype(np.float32), c.astype(np.float32), float(c.mean()), b.astype(np.float32))
+            for p, c, b in zip(points, conf, used)
+        ]

@@ -1,0 +1,172 @@
+"""Detection interface, prediction pipeline, the facade, file processing and evaluation."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import ASSETS, needs_shared
+from PIL import Image
+
+from facepoints.checkpoint import LoadedModel
+from facepoints.cli.main import main
+from facepoints.datasets import make_synthetic_sample, open_dataset
+from facepoints.detection import Detections, FaceDetector, get_detector, list_detectors, register_detector
+from facepoints.evaluation import box_iou, evaluate_model
+from facepoints.files import detect_files
+from facepoints.inputs import InputSpec
+from facepoints.landmarker import Face, FaceLandmarker, default_model_path, sample_image_path
+from facepoints.layouts import IBUG68, ibug68_mean_shape
+from facepoints.models import create_model
+from facepoints.predict import Predictor
+from facepoints.transforms import square_crop_matrix, transform_points
+
+
+@register_detector("test_centre")
+class CentreDetector(FaceDetector):
+    """Reports one face in the middle third of any image (or none for a black image)."""
+
+    max_side = 100
+
+    @classmethod
+    def available(cls):
+        return True
+
+    def _detect(self, image):
+        if image.max() == 0:
+            return Detections.empty()
+        h, w = image.shape[:2]
+        self.seen = image.shape
+        return Detections(np.array([[w / 3, h / 3, 2 * w / 3, 2 * h / 3]]) - 0.5, np.array([0.9]))
+
+
+def mean_shape_model(size=64) -> LoadedModel:
+    model = create_model("mean_shape", input_size=(size, size))
+    shape = ibug68_mean_shape() * 0.5 + [0, -0.1]
+    model.mean.copy_(torch.from_numpy(shape))
+    return LoadedModel(model.eval(), "ibug68", InputSpec(size=(size, size)), {"model": {"name": "mean_shape"}})
+
+
+def test_detector_downscales_large_images_and_maps_boxes_back():
+    detector = get_detector("test_centre")
+    image = np.full((600, 900, 3), 50, np.uint8)
+    found = detector.detect(image)
+    assert detector.seen[:2] == (67, 100)  # worked on a copy no larger than max_side
+    assert np.allclose(found.boxes[0], np.array([300, 200, 600, 400]) - 0.5, atol=3)
+    assert len(detector.detect(np.zeros((40, 40, 3), np.uint8))) == 0
+    with pytest.raises(ValueError, match="HxWx3 uint8"):
+        detector.detect(np.zeros((40, 40), np.uint8))
+    with pytest.raises(KeyError, match="unknown face detector"):
+        get_detector("nope")
+    assert "haar" in list_detectors(available_only=True)
+
+
+def test_predictor_maps_crop_points_back_to_the_image():
+    loaded = mean_shape_model()
+    predictor = Predictor(loaded, refine=0)
+    image = np.zeros((300, 400, 3), np.uint8)
+    boxes = np.array([[100.0, 50.0, 180.0, 150.0], [250.0, 120.0, 330.0, 200.0]])
+    results = predictor.predict(image, boxes)
+    assert len(results) == 2
+    crop_pts = loaded.input.normalization.inverse(loaded.model.mean.numpy())
+    for box, r in zip(boxes, results):
+        expected = transform_points(np.linalg.inv(square_crop_matrix(box, 64, loaded.input.margin)), crop_pts)
+        assert np.allclose(r.points, expected, atol=1e-3)
+        assert r.points.shape == (68, 2) and 0 <= r.score <= 1
+    assert predictor.predict(image, np.zeros((0, 4))) == []
+
+
+def test_predictor_flip_averages_a_mirrored_pass():
+    loaded = mean_shape_model()
+    flipped = Predictor(loaded, refine=0, flip=True).predict(np.zeros((100, 100, 3), np.uint8), [[20, 20, 80, 80]])[0]
+    plain = Predictor(loaded, refine=0).predict(np.zeros((100, 100, 3), np.uint8), [[20, 20, 80, 80]])[0]
+    # a constant model: the mirrored pass gives the mirror image of its shape, permuted back
+    centre_x = (plain.points[:, 0].min() + plain.points[:, 0].max()) / 2
+    assert not np.allclose(flipped.points, plain.points)
+    sym = (flipped.points - [centre_x, 0]) * [-1, 1] + [centre_x, 0]
+    assert np.allclose(sym[IBUG68.require_flip()][:, 1], flipped.points[:, 1], atol=1e-3)
+
+
+def test_refinement_recentres_on_the_landmarks():
+    loaded = mean_shape_model()
+    image = np.zeros((200, 200, 3), np.uint8)
+    once = Predictor(loaded, refine=0).predict(image, [[40, 40, 140, 140]])[0]
+    twice = Predictor(loaded, refine=1).predict(image, [[40, 40, 140, 140]])[0]
+    assert np.allclose(twice.box, np.concatenate([once.points.min(0), once.points.max(0)]), atol=1e-3)
+
+
+def test_bundled_model_is_self_describing():
+    predictor = Predictor(default_model_path())
+    assert predictor.layout.name == "ibug68" and predictor.spec.crop == "face"
+    sample = make_synthetic_sample(0, 200)
+    box = np.concatenate([sample.keypoints.min(0), sample.keypoints.max(0)])
+    result = predictor.predict(sample.image, [box])[0]
+    assert result.points.shape == (68, 2) and np.isfinite(result.points).all()
+
+
+def test_landmarker_and_face_json():
+    landmarker = FaceLandmarker("test_centre")
+    faces = landmarker.detect(np.full((120, 160, 3), 90, np.uint8))
+    assert len(faces) == 1 and isinstance(faces[0], Face)
+    d = faces[0].to_dict()
+    assert d["layout"] == "ibug68" and len(d["points"]) == 68 and len(d["box"]) == 4
+    assert landmarker.detect(np.zeros((50, 50, 3), np.uint8)) == []
+
+
+def test_detect_files_folder_jsonl_resume_and_bad_images(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in range(3):
+        Image.fromarray(make_synthetic_sample(k, 96).image).save(folder / f"f{k}.png")
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(folder / "black.png")
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    landmarker = FaceLandmarker("test_centre")
+    out = tmp_path / "out"
+    first = list(detect_files([folder], landmarker, out, progress=False))
+    assert len(first) == 5
+    lines = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert len(lines) == 5
+    assert {Path_name(x["image"]) for x in lines if "error" in x} == {"broken.jpg"}
+    assert [len(x["faces"]) for x in lines if Path_name(x["image"]) == "black.png"] == [0]
+    assert (out / "f1.landmarks.png").is_file()
+    second = list(detect_files([folder], landmarker, out, progress=False))
+    assert all(r.skipped for r in second)  # a rerun skips what is done
+    assert len((out / "results.jsonl").read_text().splitlines()) == 5
+
+
+def Path_name(p):
+    return p.rsplit("/", 1)[-1]
+
+
+def test_cli_detect_default_sample_and_errors(tmp_path, capsys):
+    assert main(["detect", "--out", str(tmp_path), "--detector", "test_centre", "--no-progress"]) == 0
+    stem = sample_image_path().stem
+    doc = json.loads((tmp_path / f"{stem}.landmarks.json").read_text())
+    assert doc["width"] == 512 and len(doc["faces"]) == 1 and len(doc["faces"][0]["points"]) == 68
+    assert (tmp_path / f"{stem}.landmarks.png").is_file()
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(tmp_path / "black.png")
+    assert main(["detect", str(tmp_path / "black.png"), "--out", str(tmp_path), "--detector", "test_centre"]) == 0
+    assert "no face found" in capsys.readouterr().err
+    (tmp_path / "bad.png").write_text("text")
+    assert main(["detect", str(tmp_path / "bad.png"), "--out", str(tmp_path)]) == 1
+    assert main(["detect", str(tmp_path / "missing.png"), "--out", str(tmp_path)]) == 1
+
+
+def test_evaluate_with_gt_boxes_on_synthetic_data():
+    ds = open_dataset("synthetic:6")
+    result = evaluate_model(Predictor(mean_shape_model(), refine=0), ds, progress=False)
+    assert result.detection_rate == 1.0 and result.report.count == 6
+    assert 0 < result.report.nme < 1
+    assert box_iou(np.array([[0, 0, 10, 10], [5, 5, 15, 15]]), np.array([0, 0, 10, 10])).tolist() == pytest.approx([1, 25 / 175])
+
+
+@needs_shared
+@pytest.mark.parametrize("name, count", [("the_beatles.jpg", 4), ("obamas.jpg", 2)])
+def test_demo_photos_find_every_face(name, count):
+    faces = FaceLandmarker().detect(ASSETS / name)
+    assert len(faces) == count
+    for face in faces:  # landmarks sit inside (or near) their face box
+        x1, y1, x2, y2 = face.box
+        w = x2 - x1
+        inside = (face.points[:, 0] > x1 - 0.3 * w) & (face.points[:, 0] < x2 + 0.3 * w)
+        assert inside.mean() > 0.95

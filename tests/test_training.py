@@ -1,0 +1,166 @@
+"""The trainer on tiny synthetic data: run files, exact resume, masked losses, identity splits, DDP."""
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from facepoints.checkpoint import CheckpointError, load_model, read_checkpoint
+from facepoints.cli.main import main
+from facepoints.datasets import open_dataset
+from facepoints.training import LOSSES, TrainConfig, TrainingSet, get_loss, resume, split_by_identity, train
+from facepoints.training.data import TrainingSet as _TS
+
+
+def tiny_config(out, **changes):
+    cfg = dict(
+        model="fpnet", data=["synthetic:24@1"], val=["synthetic:8@2"], out=str(out), epochs=3, batch_size=8,
+        lr=2e-3, loss="l1", augment="light", workers=0, input_size=64, cache_size=80, progress=False, patience=0,
+    )  # fmt: skip
+    cfg.update(changes)
+    return TrainConfig(**cfg)
+
+
+def test_run_files_and_exact_resume(tmp_path, monkeypatch):
+    straight = train(tiny_config(tmp_path / "a"))
+    assert straight["epochs_run"] == 3
+    for name in ("last.pt", "best.pt", "model.pt", "metrics.csv", "curves.png", "summary.json"):
+        assert (tmp_path / "a" / name).is_file(), name
+
+    # the same run, interrupted at the start of epoch 3, then resumed
+    original = _TS.__getitem__
+
+    def interrupt(self, index):
+        if self.epoch == 3:
+            raise KeyboardInterrupt
+        return original(self, index)
+
+    monkeypatch.setattr(_TS, "__getitem__", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path / "b"))
+    assert read_checkpoint(tmp_path / "b" / "last.pt")["train_state"]["epoch"] == 2
+    load_model(tmp_path / "b" / "best.pt")  # a usable checkpoint survives the interrupt
+    monkeypatch.setattr(_TS, "__getitem__", original)
+    resumed = resume(tmp_path / "b", progress=False)
+    assert resumed["epochs_run"] == 3
+
+    a = read_checkpoint(tmp_path / "a" / "last.pt")["state_dict"]
+    b = read_checkpoint(tmp_path / "b" / "last.pt")["state_dict"]
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-6), key
+    rows_a = list(csv.DictReader(open(tmp_path / "a" / "metrics.csv")))
+    rows_b = list(csv.DictReader(open(tmp_path / "b" / "metrics.csv")))
+    assert [r["epoch"] for r in rows_b] == ["1", "2", "3"]
+    assert [float(r["val_nme"]) for r in rows_a] == pytest.approx([float(r["val_nme"]) for r in rows_b], rel=1e-5)
+
+
+def test_resume_extends_a_finished_run(tmp_path):
+    train(tiny_config(tmp_path, epochs=2))
+    summary = resume(tmp_path, epochs=3, progress=False)
+    assert summary["epochs_run"] == 3
+    assert len(list(csv.DictReader(open(tmp_path / "metrics.csv")))) == 3
+
+
+def test_checkpoint_is_self_describing(tmp_path):
+    train(tiny_config(tmp_path, epochs=1))
+    loaded = load_model(tmp_path / "model.pt")
+    assert loaded.layout == "ibug68" and loaded.input.size == (64, 64) and loaded.input.crop == "face"
+    assert loaded.meta["data"]["train"] == ["synthetic:24@1"]
+    out = loaded.model(torch.rand(1, 1, 64, 64))
+    assert out.shape == (1, 68, 2)
+
+
+def test_corrupt_and_foreign_checkpoints(tmp_path):
+    train(tiny_config(tmp_path, epochs=1))
+    data = (tmp_path / "model.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="cut.pt: not a readable facepoints checkpoint"):
+        load_model(tmp_path / "cut.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not a facepoints checkpoint"):
+        load_model(tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_model(tmp_path / "missing.pt")
+
+
+def test_training_lowers_validation_error_below_the_mean_shape(tmp_path):
+    mean = train(tiny_config(tmp_path / "mean", model="mean_shape", epochs=1))
+    model = train(tiny_config(tmp_path / "net", data=["synthetic:96@1"], epochs=6, augment="none"))
+    assert model["best_val_nme"] < mean["best_val_nme"]
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_losses_ignore_masked_points(name):
+    pred = torch.zeros(2, 4, 2, requires_grad=True)
+    target = torch.ones(2, 4, 2)
+    target[:, 3] = 100.0  # a wild value at a masked point
+    mask = torch.tensor([[True, True, True, False]] * 2)
+    loss = get_loss(name)(pred, target, mask)
+    loss.backward()
+    assert float(loss.detach()) > 0 and pred.grad[:, 3].abs().sum() == 0 and pred.grad[:, 0].abs().sum() > 0
+    reference = get_loss(name)(pred[:, :3], target[:, :3], mask[:, :3])
+    assert float(loss.detach()) == pytest.approx(float(reference.detach()))
+
+
+def test_split_by_identity_keeps_people_apart():
+    ds = open_dataset("synthetic:40")
+    train_idx, val_idx = split_by_identity(ds, 0.25, seed=3)
+    assert sorted(train_idx + val_idx) == list(range(40))
+    assert not {ds.identities[i] for i in train_idx} & {ds.identities[i] for i in val_idx}
+    with pytest.raises(ValueError):
+        split_by_identity(ds, 1.5)
+
+
+def test_kaggle_rows_with_missing_points_train(tmp_path):
+    from facepoints.datasets.kaggle import KEYPOINT_COLUMNS
+
+    rng = np.random.default_rng(0)
+    rows = [",".join(KEYPOINT_COLUMNS + ["Image"])]
+    for k in range(12):
+        vals = [f"{v:.1f}" for v in rng.uniform(20, 76, 30)]
+        if k % 2:
+            vals = vals[:4] + [""] * 24 + vals[28:]  # only eye centres and bottom lip
+        rows.append(",".join(vals + [" ".join(str(v) for v in rng.integers(0, 256, 9216))]))
+    (tmp_path / "training.csv").write_text("\n".join(rows) + "\n")
+    ds = TrainingSet(open_dataset(tmp_path / "training.csv"), _spec96(), True, "none", progress=False)
+    assert ds[1]["mask"].sum() == 3 and len(ds) == 12  # no row dropped
+    summary = train(
+        tiny_config(tmp_path / "run", model="kaggle_cnn", data=[str(tmp_path / "training.csv")], val=None,
+                    val_split=0.25, input_size=None, epochs=1, loss="mse")
+    )  # fmt: skip
+    assert summary["train_samples"] == 9 and np.isfinite(summary["best_val_nme"])
+
+
+def _spec96():
+    from facepoints.training import InputSpec
+
+    return InputSpec(size=(96, 96), crop="full", output_range="unit")
+
+
+def test_cli_train_and_models_list(tmp_path, capsys):
+    assert main(["models", "list"]) == 0
+    assert "fpnet" in capsys.readouterr().out
+    args = ["train", "--model", "face_cnn", "--data", "synthetic:12", "--epochs", "1", "--batch-size", "6",
+            "--workers", "0", "--out", str(tmp_path), "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    assert '"epochs_run": 1' in capsys.readouterr().out
+    assert main(["train", "--model", "fpnet"]) == 1  # missing --data / --out: clear error
+
+
+@pytest.mark.skipif(shutil.which("torchrun") is None and not os.path.exists(os.path.join(os.path.dirname(sys.executable), "torchrun")), reason="no torchrun")
+def test_torchrun_two_cpu_processes(tmp_path):
+    torchrun = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
+    cmd = [torchrun, "--nproc_per_node=2", "--master_port=29533", "-m", "facepoints", "train", "--model", "fpnet",
+           "--data", "synthetic:16", "--val", "synthetic:4@9", "--epochs", "2", "--batch-size", "4", "--workers", "0",
+           "--input-size", "48", "--cache-size", "64", "--out", str(tmp_path), "--no-progress"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert len(rows) == 2
+    assert load_model(tmp_path / "model.pt").layout == "ibug68"
