@@ -170,3 +170,31 @@ def test_demo_photos_find_every_face(name, count):
         w = x2 - x1
         inside = (face.points[:, 0] > x1 - 0.3 * w) & (face.points[:, 0] < x2 + 0.3 * w)
         assert inside.mean() > 0.95
+
+
+@pytest.mark.parametrize("name", ["fpnet", "kaggle_cnn", "face_cnn", "naimishnet", "mean_shape"])
+def test_onnx_export_matches_pytorch(tmp_path, name):
+    from facepoints.export import check_parity, export_onnx
+
+    model = create_model(name).eval()
+    size = model.input_size
+    crop = "face" if size[0] == size[1] and model.num_points == 68 else "full"
+    loaded = LoadedModel(model, "ibug68" if model.num_points == 68 else "kaggle15", InputSpec(size=size, crop=crop), {})
+    path = export_onnx(loaded, tmp_path / f"{name}.onnx")
+    assert check_parity(loaded, path) < 1e-4
+
+
+def test_bundled_onnx_and_torch_backends_agree():
+    sample = make_synthetic_sample(3, 180)
+    box = np.concatenate([sample.keypoints.min(0), sample.keypoints.max(0)])
+    onnx = Predictor(default_model_path(), backend="onnx").predict(sample.image, [box, box + 3])
+    torch_ = Predictor(default_model_path(), backend="torch").predict(sample.image, [box, box + 3])
+    for a, b in zip(onnx, torch_):
+        assert np.abs(a.points - b.points).max() < 1e-2
+    with pytest.raises(ValueError, match="unknown backend"):
+        Predictor(default_model_path(), backend="tpu")
+
+
+def test_cli_export(tmp_path, capsys):
+    assert main(["export", "--model", "default", "--out", str(tmp_path / "m.onnx"), "--dynamic-batch"]) == 0
+    assert "max |onnx - torch|" in capsys.readouterr().out and (tmp_path / "m.onnx").is_file()

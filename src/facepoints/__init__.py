@@ -12,6 +12,7 @@ from facepoints.datasets import (
     synthetic_dataset,
 )
 from facepoints.imageio import ImageReadError, load_image, save_image
+from facepoints.landmarker import Face, FaceLandmarker, detect, draw_faces
 from facepoints.layouts import Layout, convert_points, get_layout, list_layouts
 from facepoints.viz import dataset_grid, draw_keypoints
 
@@ -19,6 +20,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DatasetError",
+    "Face",
+    "FaceLandmarker",
     "ImageReadError",
     "LandmarkDataset",
     "Layout",
@@ -26,6 +29,8 @@ __all__ = [
     "__version__",
     "convert_points",
     "dataset_grid",
+    "detect",
+    "draw_faces",
     "draw_keypoints",
     "get_layout",
     "list_formats",

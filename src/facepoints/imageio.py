@@ -19,6 +19,10 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".g
 MAX_PIXELS = 100_000_000
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 class ImageReadError(ValueError):
     """An image could not be read or decoded."""
 
@@ -96,6 +100,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

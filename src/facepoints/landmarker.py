@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facepoints.checkpoint import LoadedModel, load_model
+from facepoints.checkpoint import LoadedModel
 from facepoints.detection import FaceDetector, get_detector
 from facepoints.imageio import load_image, to_rgb_uint8
 from facepoints.predict import Predictor
 from facepoints.viz import draw_keypoints
 
-__all__ = ["Face", "FaceLandmarker", "detect", "default_model_path", "sample_image_path", "draw_faces", "BUNDLED_MODELS"]
+__all__ = ["Face", "FaceLandmarker", "detect", "default_model_path", "resolve_model_path", "sample_image_path", "draw_faces", "BUNDLED_MODELS"]
 
 #: Names accepted for ``model=``: bundled weights inside the package.
 BUNDLED_MODELS = {"default": "fpnet68.pt", "fpnet68": "fpnet68.pt"}
@@ -29,6 +29,13 @@ BUNDLED_MODELS = {"default": "fpnet68.pt", "fpnet68": "fpnet68.pt"}
 
 def _resource(name: str) -> Path:
     return Path(str(resources.files("facepoints.resources").joinpath(name)))
+
+
+def resolve_model_path(model: str | os.PathLike) -> Path:
+    """A bundled model name or a checkpoint path -> the checkpoint file."""
+    if isinstance(model, str) and model in BUNDLED_MODELS:
+        return _resource(BUNDLED_MODELS[model])
+    return Path(model)
 
 
 def default_model_path() -> Path:
@@ -83,12 +90,12 @@ class FaceLandmarker:
         model: str | os.PathLike | LoadedModel | None = None,
         refine: int = 1,
         flip: bool = False,
+        backend: str = "auto",
+        threads: int | None = None,
     ) -> None:
         self.detector = detector if isinstance(detector, FaceDetector) else get_detector(detector)
-        if model is None or (isinstance(model, str) and model in BUNDLED_MODELS):
-            model = _resource(BUNDLED_MODELS[model or "default"])
-        loaded = model if isinstance(model, LoadedModel) else load_model(model)
-        self.predictor = Predictor(loaded, refine=refine, flip=flip)
+        source = model if isinstance(model, LoadedModel) else resolve_model_path(model or "default")
+        self.predictor = Predictor(source, refine=refine, flip=flip, backend=backend, threads=threads)
 
     @property
     def layout(self) -> str:

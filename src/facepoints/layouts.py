@@ -239,6 +239,17 @@ KAGGLE4 = register_layout(
     )
 )
 
+NOSETIP = register_layout(
+    Layout(
+        name="nosetip",
+        names=("nose_tip",),
+        groups={"nose": (0,)},
+        flip_perm=(0,),
+        description="the nose tip alone (iBUG point 30), for the CS194 nose-tip network",
+        subset_of=("ibug68", (30,)),
+    )
+)
+
 # --------------------------------------------------------------------------- imm73
 
 

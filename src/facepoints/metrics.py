@@ -49,8 +49,8 @@ def normalizing_distance(gt: np.ndarray, layout: str | Layout, kind: str = "oute
     lay = get_layout(layout)
     gt = np.asarray(gt, np.float64)
     if kind == "outer_eyes":
-        if lay.norm_pair is None:
-            raise ValueError(f"layout {lay.name} has no normalizing point pair")
+        if lay.norm_pair is None:  # e.g. a single point: NME is undefined, RMSE still applies
+            return np.full(len(gt), np.nan)
         a, b = lay.norm_pair
         return np.linalg.norm(gt[:, a] - gt[:, b], axis=-1)
     if kind == "inter_pupil":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -18,6 +19,7 @@ import torch
 
 from facepoints.checkpoint import LoadedModel, load_model
 from facepoints.datasets.base import Sample
+from facepoints.export import OnnxRunner, onnx_available
 from facepoints.layouts import get_layout
 from facepoints.transforms import crop_face, resize_matrix, warp
 
@@ -47,9 +49,22 @@ class Predictor:
         refine: int = 1,
         flip: bool = False,
         device: str = "cpu",
+        backend: str = "auto",
+        threads: int | None = None,
     ) -> None:
+        """``backend``: ``torch``, ``onnx`` (the checkpoint's ``.onnx`` sibling through onnxruntime)
+        or ``auto`` (onnx when that file and onnxruntime are there, else torch)."""
         self.loaded = model if isinstance(model, LoadedModel) else load_model(model, device)
         self.model = self.loaded.model.eval()
+        self.runner = None
+        onnx_path = Path(model).with_suffix(".onnx") if isinstance(model, (str, os.PathLike)) else None
+        if backend not in ("auto", "torch", "onnx"):
+            raise ValueError(f"unknown backend {backend!r}; choose auto, torch or onnx")
+        if backend == "onnx" and (onnx_path is None or not onnx_path.is_file()):
+            raise ValueError(f"no ONNX file beside {model} (export one with facepoints export)")
+        if backend == "onnx" or (backend == "auto" and onnx_path is not None and onnx_path.is_file() and onnx_available()):
+            self.runner = OnnxRunner(onnx_path, threads)
+        self.backend = "onnx" if self.runner is not None else "torch"
         self.spec = self.loaded.input
         self.layout = get_layout(self.loaded.layout)
         self.refine = refine if self.spec.crop == "face" else 0
@@ -65,7 +80,7 @@ class Predictor:
             return [warp(blank, resize_matrix((image.shape[1], image.shape[0]), (w, h)), (w, h))]
         return [crop_face(blank, box, h, self.spec.margin) for box in boxes]
 
-    def _tensor(self, crops: list[Sample], mirror: bool) -> torch.Tensor:
+    def _tensor(self, crops: list[Sample], mirror: bool) -> np.ndarray:
         images = []
         for c in crops:
             img = c.image[:, ::-1] if mirror else c.image
@@ -74,7 +89,7 @@ class Predictor:
             else:
                 img = img.transpose(2, 0, 1).astype(np.float32)
             images.append(img / 255.0)
-        return torch.from_numpy(np.ascontiguousarray(np.stack(images))).to(self.device)
+        return np.ascontiguousarray(np.stack(images), dtype=np.float32)
 
     @torch.no_grad()
     def _run(self, crops: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
@@ -83,13 +98,16 @@ class Predictor:
 
         def once(mirror: bool):
             x = self._tensor(crops, mirror)
-            if forward is not None:
-                pts, conf = forward(x)
+            if self.runner is not None:
+                pts, conf = self.runner.run(x)
             else:
-                pts = self.model(x)
-                conf = torch.ones(pts.shape[:2])
-            pts = self.spec.normalization.inverse(pts.cpu().numpy())
-            return pts, conf.cpu().numpy()
+                x = torch.from_numpy(x).to(self.device)
+                if forward is not None:
+                    pts, conf = (t.cpu().numpy() for t in forward(x))
+                else:
+                    pts = self.model(x).cpu().numpy()
+                    conf = np.ones(pts.shape[:2], np.float32)
+            return self.spec.normalization.inverse(pts), conf
 
         pts, conf = once(False)
         if self.flip:

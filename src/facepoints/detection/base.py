@@ -5,7 +5,7 @@ detector's working size are downscaled for detection and the boxes mapped back),
 mode (callers pass RGB uint8 from :func:`facepoints.imageio.load_image`, which handles
 grey, RGBA, 16-bit and EXIF rotation), any number of faces, and no face -> empty arrays.
 
-Each detector also carries a *box calibration*: the mean offset and scale that map its
+Each detector also carries a *box calibration*: the median offset and scale that map its
 boxes onto the box of the 68 landmarks, measured on training data
 (``benchmarks/detectors.py --calibrate``), so the landmark model's first crop matches
 the crops it was trained on.

@@ -1,0 +1,31 @@
+"""``facepoints export``: a model as ONNX, checked against PyTorch."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from facepoints.checkpoint import load_model
+from facepoints.export import check_parity, export_onnx
+from facepoints.landmarker import resolve_model_path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a landmark model to ONNX")
+    p.add_argument("--model", default="default", help="bundled name or checkpoint path")
+    p.add_argument("--format", choices=["onnx"], default="onnx")
+    p.add_argument("--out", help="output file (default: beside the checkpoint, .onnx)")
+    p.add_argument("--dynamic-batch", action="store_true", help="allow any batch size")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    source = resolve_model_path(args.model)
+    out = Path(args.out) if args.out else source.with_suffix(".onnx")
+    if out.resolve() == source.resolve():
+        raise ValueError(f"{out}: refusing to overwrite the checkpoint")
+    loaded = load_model(source)
+    path = export_onnx(loaded, out, dynamic_batch=args.dynamic_batch)
+    error = check_parity(loaded, path)
+    print(f"wrote {path}; max |onnx - torch| = {error:.2e} on sample faces")
+    return 0
