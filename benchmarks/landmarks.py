@@ -15,7 +15,8 @@ Two protocols per set:
   detection overlaps the landmark box with IoU >= 0.3, and landmark metrics are over detected faces.
 
 Metrics are those of ``facepoints.metrics`` (NME by the outer eye corners 36/45). Timing is the
-landmark step alone, per face, on one thread.
+landmark step per face on one thread (facepoints: crop + model + refinement pass; the model
+alone is printed above each table).
 """
 
 from __future__ import annotations
@@ -80,10 +81,27 @@ def match(faces: list[tuple[np.ndarray | None, np.ndarray]], gt_box: np.ndarray)
     return best
 
 
+def model_alone_ms(predictor, repeats: int = 200) -> float:
+    """Median time of one forward pass on a single face crop (no detection, cropping or refinement)."""
+    h, w = predictor.spec.size
+    x = np.random.default_rng(0).random((1, predictor.model.in_channels, h, w), dtype=np.float32)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        if predictor.runner is not None:
+            predictor.runner.run(x)
+        else:
+            with torch.no_grad():
+                predictor.model(torch.from_numpy(x))
+        times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times[repeats // 5 :]))
+
+
 def run_facepoints(samples, gts, flip: bool) -> dict[str, tuple[list, float]]:
     torch.set_num_threads(1)
-    landmarker = FaceLandmarker(flip=flip)
+    landmarker = FaceLandmarker(flip=flip, threads=1)
     predictor = landmarker.predictor
+    print(f"facepoints backend: {predictor.backend}; model alone: {model_alone_ms(predictor):.2f} ms per face (1 thread)")
     gt_preds, times = [], []
     for sample, gt in zip(samples, gts):
         t0 = time.perf_counter()

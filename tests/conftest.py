@@ -33,7 +33,7 @@ def write_udacity(folder: Path, samples, name: str = "training") -> Path:
     for k, s in enumerate(samples):
         fname = f"Person_{chr(65 + k % 3)}_{k:02d}.png"
         Image.fromarray(s.image).save(images / fname)
-        lines.append(fname + "," + ",".join(f"{v:.3f}" for v in s.keypoints.reshape(-1)))
+        lines.append(fname + "," + ",".join(f"{v + 1:.3f}" for v in s.keypoints.reshape(-1)))  # files are 1-based
     csv = folder / f"{name}_frames_keypoints.csv"
     csv.write_text("\n".join(lines) + "\n")
     return csv
@@ -43,7 +43,7 @@ def write_pts_folder(folder: Path, samples, header: bool = True) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for k, s in enumerate(samples):
         Image.fromarray(s.image).save(folder / f"img_{k}.jpg", quality=95)
-        body = "\n".join(f"{x:.3f} {y:.3f}" for x, y in s.keypoints)
+        body = "\n".join(f"{x + 1:.3f} {y + 1:.3f}" for x, y in s.keypoints)  # 300-W files are 1-based
         text = f"version: 1\nn_points:  {len(s.keypoints)}\n{{\n{body}\n}}\n" if header else body + "\n"
         (folder / f"img_{k}.pts").write_text(text)
     return folder

@@ -99,7 +99,7 @@ def test_imm_73_point_files(tmp_path):
     write_asf(tmp_path / "01_01.asf", rel, paths, "01_01.jpg")
     ds = open_dataset(tmp_path)
     assert ds.layout == "imm73" and ds.identities == ["01"]
-    assert np.allclose(ds[0].keypoints, rel * [80, 60], atol=1e-4)
+    assert np.allclose(ds[0].keypoints, rel * [80, 60] - 0.5, atol=1e-4)  # edges -> pixel centres
 
 
 def test_imm_58_point_markup_is_read_as_is(tmp_path):

@@ -108,7 +108,8 @@ def read_imm_folder(path: Path) -> LandmarkDataset:
                 width, height = im.size
         except OSError as exc:
             raise DatasetError(f"{asf}: host image {image} unreadable ({exc})") from None
-        points.append(shape.points_rel * np.float32([width, height]))
+        # relative coordinates span the image edges: x = 0 is the left edge, i.e. pixel centre -0.5
+        points.append(shape.points_rel * np.float32([width, height]) - 0.5)
         sources.append(str(image))
         identities.append(asf.stem.split("_")[0])
         where.append(str(asf))

@@ -2,8 +2,10 @@
 
 A ``.pts`` file is either the iBUG form (``version: 1`` / ``n_points: 68`` / ``{`` ...
 ``}``) or just the coordinate lines. The layout follows the point count (68 -> ibug68).
-Coordinates are kept as written; the 300-W convention is 1-based MATLAB pixels, which
-this reader does not shift, so evaluation against other 300-W tools stays comparable.
+300-W coordinates are 1-based (MATLAB pixels: the first pixel's centre is 1); the reader
+subtracts 1 so that points follow facepoints' 0-based pixel-centre convention. Without
+this, a mirror flip (x -> width - 1 - x) would move every label by 2 px and teach a
+flip-augmented model a 1 px bias.
 """
 
 from __future__ import annotations
@@ -18,8 +20,12 @@ from facepoints.imageio import IMAGE_SUFFIXES
 LAYOUT_BY_COUNT = {68: "ibug68"}
 
 
+#: Added to every coordinate read (1-based files -> 0-based pixel centres).
+PTS_OFFSET = -1.0
+
+
 def read_pts(path: Path) -> np.ndarray:
-    """Parse one ``.pts`` file into an Nx2 float array."""
+    """Parse one ``.pts`` file into an Nx2 float array, as written (see ``PTS_OFFSET``)."""
     try:
         lines = [ln.strip() for ln in Path(path).read_text().splitlines()]
     except (OSError, UnicodeDecodeError) as exc:
@@ -77,7 +83,7 @@ def read_pts_folder(path: Path) -> LandmarkDataset:
         if image is None:
             raise DatasetError(f"{pts}: no image beside it (looked for {', '.join(IMAGE_SUFFIXES)})")
         sources.append(str(image))
-        points.append(read_pts(pts))
+        points.append(read_pts(pts) + PTS_OFFSET)
         where.append(str(pts))
     count = len(points[0])
     for w, p in zip(where, points):

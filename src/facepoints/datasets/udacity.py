@@ -3,6 +3,11 @@
 The CSV has a header row, then ``file name, x0, y0, ..., x67, y67`` in pixels. The
 folder ``training/`` goes with ``training_frames_keypoints.csv`` beside it. The person's
 identity comes from the file name (``Person_Name_NN``) so splits can be made by person.
+
+The labels sit about one pixel right of and below where 0-based tools (dlib, MediaPipe,
+and a mirror-flip-symmetric model trained here) put the same points: they follow the
+1-based convention of 300-W. The reader subtracts 1 (``CSV_OFFSET``) so that every
+dataset shares facepoints' 0-based pixel-centre convention.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import numpy as np
 from facepoints.datasets.base import DatasetError, LandmarkDataset, identity_from_filename, parse_float, register_format
 
 NUM_POINTS = 68
+#: Added to every coordinate read (1-based labels -> 0-based pixel centres).
+CSV_OFFSET = -1.0
 
 
 def _find_csv(path: Path) -> tuple[Path, Path]:
@@ -70,7 +77,7 @@ def read_udacity(path: Path) -> LandmarkDataset:
             where.append(at)
     if not sources:
         raise DatasetError(f"{csv_path}: no samples")
-    kp = np.asarray(points, dtype=np.float32).reshape(-1, NUM_POINTS, 2)
+    kp = np.asarray(points, dtype=np.float32).reshape(-1, NUM_POINTS, 2) + CSV_OFFSET
     return LandmarkDataset(
         name=f"udacity:{folder}",
         layout="ibug68",

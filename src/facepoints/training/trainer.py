@@ -245,7 +245,7 @@ def train(cfg: TrainConfig, state: dict | None = None) -> dict:
         raise ValueError(f"unknown schedule {cfg.schedule!r}; choose cosine, plateau or none")
 
     history: list[EpochResult] = []
-    start_epoch, best_nme, bad_epochs = 1, math.inf, 0
+    start_epoch, best_score, bad_epochs = 1, math.inf, 0
     best_state = None
     if state is not None:
         model.load_state_dict(state["state_dict"])
@@ -256,7 +256,7 @@ def train(cfg: TrainConfig, state: dict | None = None) -> dict:
             if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
                 scheduler.T_max = cfg.epochs  # a run extended with --epochs anneals to its new end
         history = [EpochResult(**h) for h in ts["history"]]
-        start_epoch, best_nme, bad_epochs = ts["epoch"] + 1, ts["best_nme"], ts["bad_epochs"]
+        start_epoch, best_score, bad_epochs = ts["epoch"] + 1, ts["best_nme"], ts["bad_epochs"]
         if (out / "best.pt").is_file():
             best_state = read_checkpoint(out / "best.pt")["state_dict"]
     if rank == 0:
@@ -271,10 +271,11 @@ def train(cfg: TrainConfig, state: dict | None = None) -> dict:
             train_set.epoch = epoch
             model.train()
             sums = [0.0, 0.0]
+            nme_sum = 0.0
             bar = tqdm(make_loader(train_set, True, epoch), desc=f"epoch {epoch}/{cfg.epochs}", disable=not show, leave=False)
             for batch in bar:
                 images, targets, mask = (batch[k].to(device) for k in ("image", "keypoints", "mask"))
-                loss, _ = step(images, targets, mask)
+                loss, pred = step(images, targets, mask)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.clip:
@@ -283,7 +284,9 @@ def train(cfg: TrainConfig, state: dict | None = None) -> dict:
                 n = len(images)
                 sums[0] += loss.item() * n
                 sums[1] += n
-                bar.set_postfix(loss=f"{sums[0] / sums[1]:.4f}")
+                if show:
+                    nme_sum += float(np.nansum(_batch_nme(pred, targets, mask, layout.name, spec)))
+                    bar.set_postfix(loss=f"{sums[0] / sums[1]:.4f}", nme=f"{100 * nme_sum / sums[1]:.2f}%")
             train_loss_sum, train_count = _all_sum(sums, device)
             val_loss, val_nme, val_rmse = _validate(model, val_set, make_loader(val_set, False, 0), loss_fn, layout.name, spec, device)
             lr = optimizer.param_groups[0]["lr"]
@@ -293,9 +296,10 @@ def train(cfg: TrainConfig, state: dict | None = None) -> dict:
                 scheduler.step()
             result = EpochResult(epoch, train_loss_sum / train_count, val_loss, val_nme, val_rmse, lr, time.time() - t0)
             history.append(result)
-            improved = val_nme < best_nme
+            score = val_nme if layout.norm_pair is not None else val_loss  # NME needs a normalizing pair
+            improved = score < best_score
             if improved:
-                best_nme, bad_epochs = val_nme, 0
+                best_score, bad_epochs = score, 0
                 best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             else:
                 bad_epochs += 1
@@ -308,7 +312,7 @@ def train(cfg: TrainConfig, state: dict | None = None) -> dict:
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
                     "history": [asdict(h) for h in history],
-                    "best_nme": best_nme,
+                    "best_nme": best_score,  # the model-selection score (val NME, or val loss without NME)
                     "bad_epochs": bad_epochs,
                 }
                 save_checkpoint(
@@ -338,8 +342,9 @@ def train(cfg: TrainConfig, state: dict | None = None) -> dict:
         "model": cfg.model,
         "epochs_run": history[-1].epoch if history else 0,
         "stopped_early": stopped_early,
-        "best_val_nme": best_nme,
-        "best_epoch": min(history, key=lambda h: h.val_nme).epoch if history else None,
+        "best_val_nme": float(np.nanmin([h.val_nme for h in history])) if history and layout.norm_pair else None,
+        "best_val_rmse_px": min(h.val_rmse for h in history) if history else None,
+        "best_epoch": min(history, key=lambda h: h.val_nme if layout.norm_pair else h.val_loss).epoch if history else None,
         "parameters": sum(p.numel() for p in model.parameters()),
         "train_samples": len(train_set),
         "val_samples": len(val_set),
@@ -373,7 +378,7 @@ def _validate(model, val_set, loader, loss_fn, layout, spec, device) -> tuple[fl
         images, targets, mask = (batch[k].to(device) for k in ("image", "keypoints", "mask"))
         loss, pred = model.compute_loss(images, targets, mask, loss_fn)
         sums[0] += float(loss) * len(images)
-        sums[1] += float(_batch_nme(pred, targets, mask, layout, spec).sum())
+        sums[1] += float(np.nansum(_batch_nme(pred, targets, mask, layout, spec)))
         scale = spec.normalization.scale
         err = ((pred - targets) * scale) ** 2
         m = mask.unsqueeze(-1).expand_as(err)
@@ -383,7 +388,8 @@ def _validate(model, val_set, loader, loss_fn, layout, spec, device) -> tuple[fl
     total = _all_sum(sums + [float(n)], device)
     if dist.is_initialized():
         n = total[4]
-    return total[0] / n, total[1] / n, math.sqrt(total[2] / max(total[3], 1))
+    val_nme = total[1] / n if get_layout(layout).norm_pair is not None else math.nan
+    return total[0] / n, val_nme, math.sqrt(total[2] / max(total[3], 1))
 
 
 def _fit_mean_shape(model, train_set, val_set, layout, spec, cfg, payload, rank, out) -> dict:
