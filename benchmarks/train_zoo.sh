@@ -49,9 +49,9 @@ kaggle_run kaggle_cnn --model kaggle_cnn --data "$KT" --epochs 8 --lr 1e-3 --los
 kaggle_run naimishnet --model naimishnet --data "$KT" --epochs 6 --lr 1e-3 --loss mse --augment flip
 kaggle_run kaggle_cnn_bn --model kaggle_cnn_bn --data "$KT" --epochs 5 --lr 1e-3 --loss mse --augment flip
 # the two-model write-up: 15 points on complete rows, 4 points on every row, merged
-run kaggle_cnn_bn_complete "$KE" --model kaggle_cnn_bn --data "$KT" --complete-only --epochs 5 --lr 1e-3 --loss mse --augment flip
-run kaggle_cnn_bn_four "$KE" --model kaggle_cnn_bn --data "$KT" --layout kaggle4 --epochs 5 --lr 1e-3 --loss mse --augment flip
-facepoints kaggle submit --model "$RUNS/kaggle_cnn_bn_complete/model.pt" "$RUNS/kaggle_cnn_bn_four/model.pt" \
+run two_model_15 "$KE" --model kaggle_cnn_bn --data "$KT" --complete-only --epochs 5 --lr 1e-3 --loss mse --augment flip
+run two_model_4 "$KE" --model kaggle_cnn_bn --data "$KT" --layout kaggle4 --epochs 5 --lr 1e-3 --loss mse --augment flip
+facepoints kaggle submit --model "$RUNS/two_model_15/model.pt" "$RUNS/two_model_4/model.pt" \
   --test "$K/test/test.csv" --lookup "$K/test/IdLookupTable.csv" --out "$RUNS/two_model_submission.csv" > /dev/null
 facepoints kaggle score --submission "$RUNS/two_model_submission.csv" --solution "$K/test/solution.csv" > "$RUNS/two_model.txt"
 echo "done: $RUNS"

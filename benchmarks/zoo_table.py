@@ -23,14 +23,17 @@ def main() -> None:
         report = json.loads(report_path.read_text())
         score = re.search(r"RMSE ([0-9.]+) px", (run / "eval.txt").read_text())
         nme = report["nme"]
+        defined = nme == nme  # NaN for layouts without a normalizing pair (nosetip)
+        nme_cell = f"{100 * nme:.2f}" if defined else "-"
+        fr_cell = f"{100 * report['failure_rate_10']:.2f}" if defined else "-"
         print(
             f"| {run.name} | {summary['model']} | {report['layout']} | {summary['epochs_run']} | {summary['parameters']:,} "
-            f"| {summary.get('seconds', 0) / 60:.1f} min | {'-' if nme != nme else f'{100 * nme:.2f}'} "
-            f"| {100 * report['failure_rate_10']:.2f} | {report['rmse_px']:.2f} | {score.group(1) if score else '-'} |"
+            f"| {summary.get('seconds', 0) / 60:.1f} min | {nme_cell} | {fr_cell} | {report['rmse_px']:.2f} "
+            f"| {score.group(1) if score else '-'} |"
         )
     two = runs / "two_model.txt"
     if two.is_file():
-        print(f"\ntwo-model merge (kaggle_cnn_bn_complete + kaggle_cnn_bn_four): {two.read_text().strip()}")
+        print(f"\ntwo-model merge (two_model_15 + two_model_4): {two.read_text().strip()}")
 
 
 if __name__ == "__main__":
