@@ -164,3 +164,43 @@ def test_torchrun_two_cpu_processes(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert len(rows) == 2
     assert load_model(tmp_path / "model.pt").layout == "ibug68"
+
+
+def test_fine_tuning_starts_from_the_given_weights(tmp_path):
+    train(tiny_config(tmp_path / "base", epochs=1))
+    base = read_checkpoint(tmp_path / "base" / "model.pt")["state_dict"]
+    tuned = train(tiny_config(tmp_path / "tuned", epochs=1, lr=0.0, init=str(tmp_path / "base" / "model.pt")))
+    assert tuned["epochs_run"] == 1
+    after = read_checkpoint(tmp_path / "tuned" / "model.pt")["state_dict"]
+    weights = [k for k in base if base[k].dtype.is_floating_point and "running" not in k]
+    assert all(torch.equal(base[k], after[k]) for k in weights)  # lr 0: the weights stay the loaded ones
+    with pytest.raises(ValueError, match="made for model"):
+        train(tiny_config(tmp_path / "other", model="mlp_baseline", init=str(tmp_path / "base" / "model.pt")))
+    with pytest.raises(ValueError, match="input"):
+        train(tiny_config(tmp_path / "other", input_size=96, init=str(tmp_path / "base" / "model.pt")))
+
+
+def test_closed_eye_faces_are_repeated_with_their_own_augmentation():
+    from facepoints.apps.eyes import eye_aspect_ratio
+    from facepoints.training.data import closed_eye_repeats
+
+    ds = open_dataset("synthetic:12@3")
+    kp = ds.keypoints.copy()
+    for i in range(len(kp)):  # eyes of faces 2 and 7 closed (lids on the corner line), others wide open
+        for eye in (range(36, 42), range(42, 48)):
+            p = list(eye)
+            mid = (kp[i, p[0], 1] + kp[i, p[3], 1]) / 2
+            half = 0 if i in (2, 7) else 0.3 * abs(kp[i, p[3], 0] - kp[i, p[0], 0])
+            kp[i, p[1:3], 1], kp[i, p[4:6], 1] = mid - half, mid + half
+    ds.keypoints[:] = kp
+    assert eye_aspect_ratio(kp[2]) < 0.15 < eye_aspect_ratio(kp[0])
+    repeats = closed_eye_repeats(ds, 3)
+    assert repeats.tolist() == [1, 1, 3, 1, 1, 1, 1, 3, 1, 1, 1, 1]
+    assert closed_eye_repeats(ds, 1).max() == 1
+    from facepoints.inputs import InputSpec
+
+    ts = TrainingSet(ds, InputSpec(size=(64, 64)), True, "strong", cache_size=80, progress=False, repeats=repeats)
+    assert len(ts) == 16
+    copies = [i for i, j in enumerate(ts.order) if j == 2]
+    a, b = ts[copies[0]], ts[copies[1]]
+    assert not torch.equal(a["image"], b["image"])  # each copy is augmented differently

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from facepoints.imageio import IMAGE_SUFFIXES, ImageReadError, atomic_write_bytes, load_image, save_image
 from facepoints.landmarker import Face, FaceLandmarker, draw_faces
 
-__all__ = ["ImageResult", "detect_files", "list_images"]
+__all__ = ["ImageResult", "detect_files", "list_images", "safe_output"]
 
 
 @dataclass
@@ -59,22 +59,25 @@ def _done(jsonl: Path) -> set[str]:
     return done
 
 
-def _output(target: Path, source: Path) -> Path:
+def safe_output(target: Path, source: Path) -> Path:
+    """``target``, unless it is the input file itself (inputs are never overwritten)."""
     if target.exists() and target.resolve() == source.resolve():
         raise ValueError(f"{target}: refusing to overwrite an input")
     return target
 
 
-def _process(path: Path, landmarker: FaceLandmarker, out_dir: Path | None, draw: bool, write_json: bool, stem: str) -> ImageResult:
+def _process(
+    path: Path, landmarker: FaceLandmarker, out_dir: Path | None, draw: bool, write_json: bool, stem: str, measures: dict
+) -> ImageResult:
     image = load_image(path)
-    faces = landmarker.detect(image)
+    faces = landmarker.detect(image, **measures)
     result = ImageResult(str(path), image.shape[1], image.shape[0], faces)
     if out_dir is not None:
         if write_json:
-            target = _output(out_dir / f"{stem}.landmarks.json", path)
+            target = safe_output(out_dir / f"{stem}.landmarks.json", path)
             result.json_path = atomic_write_bytes(target, json.dumps(result.to_dict(), indent=1).encode())
         if draw:
-            result.png_path = save_image(_output(out_dir / f"{stem}.landmarks.png", path), draw_faces(image, faces))
+            result.png_path = save_image(safe_output(out_dir / f"{stem}.landmarks.png", path), draw_faces(image, faces))
     return result
 
 
@@ -85,14 +88,19 @@ def detect_files(
     draw: bool = True,
     write_json: bool = True,
     progress: bool = True,
+    pose: bool = False,
+    eyes: bool = False,
+    expression: bool = False,
 ) -> Iterator[ImageResult]:
     """Detect faces and landmarks in image files and folders, writing results as they go.
 
     Files get a JSON document each (``write_json``); a folder gets ``results.jsonl``.
+    ``pose``, ``eyes`` and ``expression`` add those measures to every face.
     A single unreadable file raises :class:`ImageReadError`; inside a folder, it is recorded
     as an error line and the run goes on.
     """
     out = Path(out_dir) if out_dir is not None else None
+    measures = {"pose": pose, "eyes": eyes, "expression": expression}
     for item in inputs:
         path = Path(item)
         if path.is_dir():
@@ -104,7 +112,7 @@ def detect_files(
                     yield ImageResult(str(file), skipped=True)
                     continue
                 try:
-                    result = _process(file, landmarker, out, draw, False, file.stem)  # one JSON Lines file instead
+                    result = _process(file, landmarker, out, draw, False, file.stem, measures)  # one JSON Lines file instead
                 except ImageReadError as exc:
                     result = ImageResult(str(file), error=str(exc))
                 if jsonl is not None:
@@ -113,6 +121,6 @@ def detect_files(
                         fh.write(json.dumps(result.to_dict()) + "\n")
                 yield result
         elif path.is_file():
-            yield _process(path, landmarker, out, draw, write_json, path.stem)
+            yield _process(path, landmarker, out, draw, write_json, path.stem, measures)
         else:
             raise ImageReadError(f"{path}: no such file or folder")

@@ -12,9 +12,14 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
+from facepoints.apps.expression import Expression
+from facepoints.apps.expression import expression as expression_of
+from facepoints.apps.eyes import EyeState, eye_state
+from facepoints.apps.pose import HeadPose, draw_pose, head_pose
 from facepoints.checkpoint import LoadedModel
 from facepoints.detection import FaceDetector, get_detector
 from facepoints.imageio import load_image, to_rgb_uint8
@@ -58,16 +63,37 @@ class Face:
     point_confidence: np.ndarray  # (N,) in [0, 1]
     landmark_score: float  # mean point confidence
     layout: str
+    pose: HeadPose | None = None  # filled on request (FaceLandmarker.detect(pose=True))
+    eyes: EyeState | None = None
+    expression: Expression | None = None
 
     def to_dict(self) -> dict:
-        """JSON-ready: box, scores, layout and ``[x, y]`` points rounded to 0.01 px."""
-        return {
+        """JSON-ready: box, scores, layout, ``[x, y]`` points rounded to 0.01 px, and the
+        pose, eye state and expression when they were asked for."""
+        out = {
             "box": [round(float(v), 2) for v in self.box],
             "score": round(float(self.score), 4),
             "landmark_score": round(float(self.landmark_score), 4),
             "layout": self.layout,
             "points": [[round(float(x), 2), round(float(y), 2)] for x, y in self.points],
         }
+        for name in ("pose", "eyes", "expression"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value.to_dict()
+        return out
+
+    def measure(self, image_size: tuple[int, int], pose: bool = False, eyes: bool = False, expression: bool = False) -> Face:
+        """Fill in head pose, eye state and expression (68-point faces); ``image_size`` is (width, height)."""
+        if (pose or eyes or expression) and self.layout != "ibug68":
+            raise ValueError(f"pose, eye state and expression need the ibug68 layout, not {self.layout!r}")
+        if pose:
+            self.pose = head_pose(self.points, image_size)
+        if eyes:
+            self.eyes = eye_state(self.points)
+        if expression:
+            self.expression = expression_of(self.points)
+        return self
 
 
 ImageLike = np.ndarray | Image.Image | str | os.PathLike
@@ -101,15 +127,17 @@ class FaceLandmarker:
     def layout(self) -> str:
         return self.predictor.layout.name
 
-    def detect(self, image: ImageLike) -> list[Face]:
-        """Every face in ``image`` with its landmarks, best detector score first."""
+    def detect(self, image: ImageLike, pose: bool = False, eyes: bool = False, expression: bool = False) -> list[Face]:
+        """Every face in ``image`` with its landmarks, best detector score first; optionally
+        with head pose, eye state and expression measures."""
         rgb = as_rgb(image)
         found = self.detector.detect(rgb)
         if len(found) == 0:
             return []
         results = self.predictor.predict(rgb, self.detector.calibration.apply(found.boxes))
+        size = (rgb.shape[1], rgb.shape[0])
         return [
-            Face(box, float(score), r.points, r.confidence, r.score, self.layout)
+            Face(box, float(score), r.points, r.confidence, r.score, self.layout).measure(size, pose, eyes, expression)
             for box, score, r in zip(found.boxes, found.scores, results)
         ]
 
@@ -119,15 +147,46 @@ def _default_landmarker(detector: str | None, model: str | None) -> FaceLandmark
     return FaceLandmarker(detector, model)
 
 
-def detect(image: ImageLike, detector: str | None = None, model: str | None = None) -> list[Face]:
-    """Faces and 68 landmarks in ``image`` (path, PIL image or array), with a cached default landmarker."""
-    return _default_landmarker(detector, model).detect(image)
+def detect(
+    image: ImageLike,
+    detector: str | None = None,
+    model: str | None = None,
+    pose: bool = False,
+    eyes: bool = False,
+    expression: bool = False,
+) -> list[Face]:
+    """Faces and 68 landmarks in ``image`` (path, PIL image or array), with a cached default
+    landmarker; ``pose``, ``eyes`` and ``expression`` add those measures to each face."""
+    return _default_landmarker(detector, model).detect(image, pose=pose, eyes=eyes, expression=expression)
+
+
+def _labels(face: Face) -> list[str]:
+    lines = []
+    if face.pose is not None:
+        lines.append(f"yaw {face.pose.yaw:+.0f} pitch {face.pose.pitch:+.0f} roll {face.pose.roll:+.0f}")
+    if face.eyes is not None:
+        lines.append(f"eyes {'open' if face.eyes.eyes_open >= 0.5 else 'closed'} ({face.eyes.ear:.2f})"
+                     f" mouth {'open' if face.eyes.mouth_open else 'closed'}")  # fmt: skip
+    if face.expression is not None:
+        e = face.expression
+        lines.append(f"smile {e.smile_width:.2f} open {e.mouth_openness:.2f} brows {e.brow_raise:.2f}")
+    return lines
 
 
 def draw_faces(image: np.ndarray, faces: list[Face], numbers: bool = False) -> np.ndarray:
-    """A copy of ``image`` with each face's box, points and contours drawn."""
-    out = image
+    """A copy of ``image`` with each face's box, points and contours drawn, plus its pose
+    axes and measures when the face carries them."""
+    out = image.copy()
     for face in faces:
-        radius = max(1.0, float(face.box[2] - face.box[0]) / 70)  # dots scale with the face, not the photo
+        width = float(face.box[2] - face.box[0])
+        radius = max(1.0, width / 70)  # dots scale with the face, not the photo
         out = draw_keypoints(out, face.points, face.layout, numbers=numbers, radius=radius, box=face.box)
-    return out if faces else image.copy()
+        if face.pose is not None:
+            draw_pose(out, face.pose)
+        scale = max(0.35, width / 400)
+        for i, text in enumerate(_labels(face)):
+            y = int(face.box[3] + (i + 1) * 22 * scale)
+            org = (int(face.box[0]), y)
+            cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), max(2, int(4 * scale)), cv2.LINE_AA)
+            cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 0), max(1, int(1.5 * scale)), cv2.LINE_AA)
+    return out

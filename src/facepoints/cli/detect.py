@@ -20,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="also print each image's JSON document to stdout")
     p.add_argument("--no-draw", action="store_true", help="do not write annotated images")
     p.add_argument("--flip", action="store_true", help="average with a mirrored pass (slower, a little more accurate)")
+    p.add_argument("--pose", action="store_true", help="add head pose (yaw, pitch, roll) to each face")
+    p.add_argument("--eyes", action="store_true", help="add eye and mouth state (EAR, MAR) to each face")
+    p.add_argument("--expression", action="store_true", help="add expression measures (smile, mouth, brows)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -28,7 +31,10 @@ def run(args: argparse.Namespace) -> int:
     inputs = args.inputs or [str(sample_image_path())]
     landmarker = FaceLandmarker(args.detector, args.model, flip=args.flip)
     done = skipped = 0
-    for result in detect_files(inputs, landmarker, args.out, draw=not args.no_draw, progress=not args.no_progress):
+    for result in detect_files(
+        inputs, landmarker, args.out, draw=not args.no_draw, progress=not args.no_progress,
+        pose=args.pose, eyes=args.eyes, expression=args.expression,
+    ):  # fmt: skip
         if result.skipped:
             skipped += 1
             continue

@@ -7,17 +7,19 @@ import sys
 from collections.abc import Sequence
 
 from facepoints import __version__
+from facepoints.cli import align as align_cmd
 from facepoints.cli import data as data_cmd
 from facepoints.cli import detect as detect_cmd
 from facepoints.cli import evaluate as evaluate_cmd
 from facepoints.cli import export as export_cmd
+from facepoints.cli import filter as filter_cmd
 from facepoints.cli import kaggle as kaggle_cmd
 from facepoints.cli import models as models_cmd
 from facepoints.cli import train as train_cmd
 from facepoints.datasets.base import DatasetError
 from facepoints.imageio import ImageReadError
 
-COMMANDS = [detect_cmd, data_cmd, models_cmd, train_cmd, evaluate_cmd, export_cmd, kaggle_cmd]
+COMMANDS = [detect_cmd, filter_cmd, align_cmd, data_cmd, models_cmd, train_cmd, evaluate_cmd, export_cmd, kaggle_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,11 +6,28 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from facepoints.apps.eyes import LEFT_EYE, RIGHT_EYE, eye_aspect_ratio
 from facepoints.datasets.base import LandmarkDataset, Sample
 from facepoints.inputs import InputSpec, build_transform, precrop
 from facepoints.transforms import sample_rng
 
-__all__ = ["split_by_identity", "TrainingSet"]
+__all__ = ["split_by_identity", "TrainingSet", "closed_eye_repeats"]
+
+#: faces whose labelled eyes have a mean EAR below this count as closed for oversampling
+CLOSED_EYE_EAR = 0.15
+
+
+def closed_eye_repeats(dataset: LandmarkDataset, factor: int) -> np.ndarray:
+    """How often each sample appears per epoch: ``factor`` for 68-point faces labelled with
+    closed eyes (rare in face datasets, so a model learns to keep eyes open), else 1."""
+    repeats = np.ones(len(dataset), dtype=np.int64)
+    if factor <= 1 or dataset.layout != "ibug68":
+        return repeats
+    kp = dataset.keypoints
+    ear = (eye_aspect_ratio(kp, RIGHT_EYE) + eye_aspect_ratio(kp, LEFT_EYE)) / 2
+    eyes_known = dataset.masks[:, 36:48].all(axis=1)
+    repeats[eyes_known & (ear < CLOSED_EYE_EAR)] = factor
+    return repeats
 
 
 def split_by_identity(dataset: LandmarkDataset, fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
@@ -42,6 +59,8 @@ class TrainingSet(torch.utils.data.Dataset):
 
     Augmentation draws from ``sample_rng(seed, epoch, index)``: set ``epoch`` before each
     epoch and the run is reproducible, also across ``--resume`` and worker counts.
+    ``repeats[i]`` copies of sample ``i`` make up an epoch (oversampling); each copy has its
+    own index and so its own augmentation.
     """
 
     def __init__(
@@ -53,8 +72,10 @@ class TrainingSet(torch.utils.data.Dataset):
         seed: int = 0,
         cache_size: int | None = None,
         progress: bool = True,
+        repeats: np.ndarray | None = None,
     ) -> None:
         self.dataset = dataset
+        self.order = np.arange(len(dataset)) if repeats is None else np.repeat(np.arange(len(dataset)), repeats)
         self.transform = build_transform(spec, train, augment)
         self.seed = seed
         self.epoch = 0
@@ -69,8 +90,9 @@ class TrainingSet(torch.utils.data.Dataset):
         return sample.replace(path=None)
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return len(self.order)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        sample = self.cache[index] if self.cache is not None else self.dataset[index]
+        real = int(self.order[index])
+        sample = self.cache[real] if self.cache is not None else self.dataset[real]
         return self.transform(sample, sample_rng(self.seed, self.epoch, index))

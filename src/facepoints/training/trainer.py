@@ -34,7 +34,7 @@ from facepoints.layouts import get_layout
 from facepoints.metrics import nme as nme_metric
 from facepoints.models import create_model, model_info
 from facepoints.models.baselines import MeanShape
-from facepoints.training.data import TrainingSet, split_by_identity
+from facepoints.training.data import TrainingSet, closed_eye_repeats, split_by_identity
 from facepoints.training.losses import get_loss
 
 __all__ = ["TrainConfig", "train", "resume", "EpochResult"]
@@ -67,6 +67,8 @@ class TrainConfig:
     model_kwargs: dict = field(default_factory=dict)
     layout: str | None = None  # map the data to this layout first (e.g. kaggle4 for the two-model recipe)
     complete_only: bool = False  # keep only rows with every point labelled
+    closed_eyes: int = 1  # repeat faces labelled with closed eyes this often per epoch
+    init: str | None = None  # start from this checkpoint's weights (fine-tuning); same model and layout
     progress: bool = True
 
     @classmethod
@@ -187,6 +189,21 @@ def resume(run_dir: str | os.PathLike, epochs: int | None = None, workers: int |
     return train(TrainConfig.from_dict({**state["config"], **changes}), state)
 
 
+def _load_init(model: torch.nn.Module, cfg: TrainConfig, layout: str, spec: InputSpec) -> None:
+    """Copy the weights of checkpoint ``cfg.init`` into ``model``, refusing ones made for another job."""
+    data = read_checkpoint(cfg.init)
+    theirs = data["model"]["name"], data["layout"], InputSpec.from_dict(data["input"])
+    if theirs != (cfg.model, layout, spec):
+        raise ValueError(
+            f"--init {cfg.init}: made for model {theirs[0]!r}, layout {theirs[1]!r}, input {theirs[2]}; "
+            f"this run is {cfg.model!r}, {layout!r}, {spec}"
+        )
+    try:
+        model.load_state_dict(data["state_dict"])
+    except RuntimeError as exc:
+        raise ValueError(f"--init {cfg.init}: weights do not fit this model ({exc})") from None
+
+
 def train(cfg: TrainConfig, state: dict | None = None) -> dict:
     """Train a run (or continue one, given its ``last.pt`` contents); returns the summary
     also written to ``summary.json``."""
@@ -203,8 +220,11 @@ def train(cfg: TrainConfig, state: dict | None = None) -> dict:
         cfg.model, num_points=layout.num_points, in_channels=1 if cfg.grey else 3, input_size=size, **cfg.model_kwargs
     )
     spec = _input_spec(cfg, layout.name, model.input_size, model.output_range)
+    if cfg.init and state is None:
+        _load_init(model, cfg, layout.name, spec)
     show = cfg.progress and rank == 0
-    train_set = TrainingSet(train_data, spec, True, cfg.augment, cfg.seed, cfg.cache_size, show)
+    repeats = closed_eye_repeats(train_data, cfg.closed_eyes)
+    train_set = TrainingSet(train_data, spec, True, cfg.augment, cfg.seed, cfg.cache_size, show, repeats)
     val_set = TrainingSet(val_data, spec, False, "none", cfg.seed, cfg.cache_size, show)
     model.to(device)
 

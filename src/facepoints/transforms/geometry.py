@@ -18,6 +18,7 @@ from facepoints.layouts import get_layout
 
 __all__ = [
     "warp",
+    "warp_image",
     "transform_points",
     "resize_matrix",
     "translation_matrix",
@@ -75,6 +76,23 @@ def _prefilter(image: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.nd
     return small, matrix @ np.linalg.inv(resize_matrix((w, h), (new_w, new_h)))
 
 
+def warp_image(
+    image: np.ndarray,
+    matrix: np.ndarray,
+    size: tuple[int, int],
+    border: int = cv2.BORDER_CONSTANT,
+    fill: tuple[int, ...] = (0, 0, 0),
+) -> np.ndarray:
+    """Warp an image by a 2x3 or 3x3 affine ``matrix`` into ``size`` = (width, height),
+    area-averaging first when the matrix shrinks a lot."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.shape == (2, 3):
+        matrix = np.vstack([matrix, [0, 0, 1]])
+    source, m = _prefilter(image, matrix)
+    out = cv2.warpAffine(source, m[:2], (int(size[0]), int(size[1])), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=fill)
+    return np.ascontiguousarray(out)
+
+
 def warp(
     sample: Sample,
     matrix: np.ndarray,
@@ -90,9 +108,7 @@ def warp(
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.shape == (2, 3):
         matrix = np.vstack([matrix, [0, 0, 1]])
-    width, height = int(size[0]), int(size[1])
-    source, m = _prefilter(sample.image, matrix)
-    image = cv2.warpAffine(source, m[:2], (width, height), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=fill)
+    image = warp_image(sample.image, matrix, size, border, fill)
     points = transform_points(matrix, sample.keypoints)
     mask = sample.mask
     flipped = sample.flipped
@@ -100,5 +116,5 @@ def warp(
         perm = get_layout(sample.layout).require_flip()
         points, mask, flipped = points[perm], mask[perm], not flipped
     return sample.replace(
-        image=np.ascontiguousarray(image), keypoints=points, mask=mask, affine=matrix @ sample.affine, flipped=flipped
+        image=image, keypoints=points, mask=mask, affine=matrix @ sample.affine, flipped=flipped
     )

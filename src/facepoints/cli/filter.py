@@ -1,0 +1,42 @@
+"""``facepoints filter``: overlays placed by the landmarks, or faces blurred / pixelated."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from facepoints.apps import filter_faces
+from facepoints.apps.filters import ANONYMIZERS
+from facepoints.apps.overlays import list_overlays
+from facepoints.files import safe_output
+from facepoints.imageio import load_image, save_image
+from facepoints.landmarker import FaceLandmarker
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "filter",
+        help="put sunglasses, a moustache or a hat on every face, or anonymize faces",
+        description="A built-in overlay, blur/pixelate, or your RGBA PNG with anchors: JSON "
+        '{"points": [[x, y], [x, y]], "targets": ["36-41", "42-47"]} (overlay pixels -> landmark positions), '
+        "given with --anchors or as a .json file next to the PNG.",
+    )
+    p.add_argument("images", nargs="+", help="input images")
+    p.add_argument("--overlay", required=True, help=f"{' | '.join(list_overlays() + list(ANONYMIZERS))} | PATH.png")
+    p.add_argument("--anchors", help="anchors of a PNG overlay: JSON text or a JSON file")
+    p.add_argument("--out", default="facepoints-out", help="output folder (default: facepoints-out)")
+    p.add_argument("--detector", help="face detector (default: best available)")
+    p.add_argument("--model", help="landmark model (default: the bundled one)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    landmarker = FaceLandmarker(args.detector, args.model)
+    tag = Path(args.overlay).stem if args.overlay.lower().endswith(".png") else args.overlay
+    for name in args.images:
+        path = Path(name)
+        image = load_image(path)
+        result, faces = filter_faces(image, args.overlay, args.anchors, landmarker)
+        target = save_image(safe_output(Path(args.out) / f"{path.stem}.{tag}.png", path), result)
+        print(f"{path}: {len(faces)} face(s); wrote {target}" if faces else f"{path}: no face found; wrote {target} unchanged")
+    return 0

@@ -1,0 +1,362 @@
+"""Applications: 3D reference, head pose, eye/mouth state, expression, alignment, filters."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from conftest import ASSETS, DATA, needs_shared
+
+import facepoints
+from facepoints.apps import align_faces, filter_faces
+from facepoints.apps.align import align_face, fit_similarity, get_template
+from facepoints.apps.expression import expression, level_face
+from facepoints.apps.eyes import EAR_THRESHOLD, eye_aspect_ratio, eye_state, mouth_aspect_ratio
+from facepoints.apps.face3d import EYE_CORNER_MM, derive_reference, face3d_reference
+from facepoints.apps.filters import anonymize, apply_overlay, face_hull
+from facepoints.apps.overlays import Overlay, get_overlay, list_overlays, load_overlay, parse_position
+from facepoints.apps.pose import angles_from_rotation, camera_matrix, head_pose, project, rotation_matrix
+from facepoints.cli.main import main
+from facepoints.landmarker import sample_image_path
+from facepoints.layouts import get_layout
+
+PERM = np.asarray(get_layout("ibug68").flip_perm)
+
+
+def posed(yaw: float, pitch: float, roll: float, size=(640, 480), distance=700.0, shift=(0.0, 0.0)) -> np.ndarray:
+    """The 3D reference seen through the camera of an image of ``size`` at these angles."""
+    rvec = cv2.Rodrigues(rotation_matrix(yaw, pitch, roll))[0]
+    return project(face3d_reference(), rvec, np.array([shift[0], shift[1], distance]), camera_matrix(*size))
+
+
+def mirror(points: np.ndarray, width: int) -> np.ndarray:
+    """Points of the horizontally flipped image, renumbered with the flip permutation."""
+    out = points.copy()
+    out[:, 0] = width - 1 - out[:, 0]
+    return out[PERM]
+
+
+# ----------------------------------------------------------------------------- 3D reference
+
+
+def test_factorization_recovers_a_known_shape_from_its_projections():
+    truth = face3d_reference()
+    rng = np.random.default_rng(0)
+    shapes = []
+    for _ in range(300):
+        r = rotation_matrix(*rng.uniform([-50, -25, -30], [50, 25, 30]))
+        shapes.append((truth @ r.T)[:, :2] * rng.uniform(0.5, 3) + rng.uniform(-100, 100, 2) + rng.normal(0, 0.05, (68, 2)))
+    recovered = derive_reference(np.array(shapes))
+    assert np.abs(recovered - truth).max() < 0.5  # mm, after the canonical frame fixes rotation, scale and mirror
+
+
+def test_bundled_reference_is_a_plausible_face():
+    ref = face3d_reference()
+    assert ref.shape == (68, 3)
+    assert np.linalg.norm(ref[45] - ref[36]) == pytest.approx(EYE_CORNER_MM, abs=1e-2)
+    mirrored = ref[PERM] * [-1, 1, 1]
+    assert np.abs(mirrored - ref).max() < 1e-2  # left/right symmetric
+    assert ref[30, 2] < ref[27, 2] < ref[list(range(17)), 2].mean()  # nose tip nearest the camera, ears farthest
+    assert ref[8, 1] > ref[57, 1] > ref[33, 1] > ref[27, 1]  # chin below mouth below nose below bridge
+
+
+# ----------------------------------------------------------------------------- head pose
+
+
+def test_rotation_angles_round_trip():
+    for yaw, pitch, roll in [(0, 0, 0), (30, -10, 5), (-60, 25, -40), (10, 40, 80)]:
+        assert np.allclose(angles_from_rotation(rotation_matrix(yaw, pitch, roll)), (yaw, pitch, roll), atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_pose_recovered_from_synthetic_projections_within_two_degrees(seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        angles = rng.uniform([-60, -30, -45], [60, 30, 45])
+        size = (int(rng.integers(320, 1920)), int(rng.integers(240, 1080)))
+        points = posed(*angles, size=size, distance=rng.uniform(400, 1500), shift=rng.uniform(-80, 80, 2))
+        points += rng.normal(0, 0.3, points.shape)  # sub-pixel landmark noise
+        pose = head_pose(points, size)
+        assert np.abs(np.array([pose.yaw, pose.pitch, pose.roll]) - angles).max() < 2.0
+
+
+def test_pose_angles_mean_what_the_docs_say():
+    front = posed(0, 0, 0)
+    assert posed(30, 0, 0)[30, 0] > front[30, 0] + 20  # yaw > 0: the nose points to the image's right
+    assert posed(0, 20, 0)[30, 1] < front[30, 1] - 10  # pitch > 0: looking up
+    rolled = posed(0, 0, 15)
+    assert rolled[45, 1] > rolled[36, 1] + 10  # roll > 0: the eye line falls to the image's right
+
+
+def test_yaw_and_roll_change_sign_in_a_mirrored_synthetic_image():
+    points = posed(25, 10, 12)
+    pose, flipped = head_pose(points, (640, 480)), head_pose(mirror(points, 640), (640, 480))
+    assert flipped.yaw == pytest.approx(-pose.yaw, abs=1.0)
+    assert flipped.roll == pytest.approx(-pose.roll, abs=1.0)
+    assert flipped.pitch == pytest.approx(pose.pitch, abs=1.0)
+
+
+def _photo_yaws(image: np.ndarray) -> list[float]:
+    faces = sorted(facepoints.detect(image, pose=True), key=lambda f: f.box[0])
+    return [f.pose.yaw for f in faces]
+
+
+def test_yaw_flips_with_a_horizontally_flipped_photo():
+    image = facepoints.load_image(sample_image_path())
+    (yaw,), (yaw_flipped,) = _photo_yaws(image), _photo_yaws(image[:, ::-1].copy())
+    assert abs(yaw) > 2 and np.sign(yaw) == -np.sign(yaw_flipped)
+    assert abs(yaw + yaw_flipped) < 3
+
+
+@needs_shared
+def test_yaw_flips_on_a_two_face_photo():
+    image = facepoints.load_image(ASSETS / "obamas.jpg")
+    yaws, flipped = _photo_yaws(image), _photo_yaws(image[:, ::-1].copy())
+    assert len(yaws) == len(flipped) == 2
+    for a, b in zip(yaws, flipped[::-1]):  # the left face becomes the right one
+        assert abs(a) > 5 and np.sign(a) == -np.sign(b) and abs(a + b) < 5
+
+
+def test_pose_rejects_other_layouts():
+    with pytest.raises(ValueError, match="68"):
+        head_pose(np.zeros((15, 2)), (96, 96))
+
+
+# ----------------------------------------------------------------------------- eyes, mouth, expression
+
+
+def synthetic_eyes(opening: float) -> np.ndarray:
+    """The frontal reference projected, with both eyes' lids set to ``opening`` x the eye width."""
+    pts = posed(0, 0, 0).copy()
+    for eye in (range(36, 42), range(42, 48)):
+        p = list(eye)
+        x0, width = min(pts[p[0], 0], pts[p[3], 0]), abs(pts[p[3], 0] - pts[p[0], 0])
+        mid = (pts[p[0], 1] + pts[p[3], 1]) / 2
+        pts[p[0]], pts[p[3]] = (pts[p[0], 0], mid), (pts[p[3], 0], mid)
+        for k, (upper, lower) in enumerate(((p[1], p[5]), (p[2], p[4]))):
+            x = x0 + width * (1 + k) / 3
+            pts[upper], pts[lower] = (x, mid - opening * width / 2), (x, mid + opening * width / 2)
+    return pts
+
+
+def test_eye_aspect_ratio_by_hand():
+    for opening in (0.0, 0.1, 0.3):
+        pts = synthetic_eyes(opening)
+        assert eye_aspect_ratio(pts) == pytest.approx(opening, abs=1e-9)  # (|p2-p6| + |p3-p5|) / (2 |p1-p4|)
+    assert eye_state(synthetic_eyes(0.32)).eyes_open > 0.95
+    assert eye_state(synthetic_eyes(0.05)).eyes_open < 0.05
+    assert eye_state(synthetic_eyes(EAR_THRESHOLD)).eyes_open == pytest.approx(0.5)
+
+
+def test_mouth_aspect_ratio_by_hand():
+    pts = posed(0, 0, 0).copy()
+    pts[65:68] = pts[[63, 62, 61]]  # lower inner lip on the upper one: closed
+    assert mouth_aspect_ratio(pts) == pytest.approx(0.0, abs=1e-9)
+    width = np.linalg.norm(pts[64] - pts[60])
+    pts[65:68, 1] += 0.5 * width
+    assert mouth_aspect_ratio(pts) == pytest.approx(0.5)
+    assert eye_state(pts).mouth_open
+
+
+@needs_shared
+@pytest.mark.parametrize(
+    "name, eyes_closed, mouth_open",
+    [("2437602091_1", True, False), ("448291547_2", True, False), ("4801259916_1", False, True), ("56054945_1", False, True)],
+)
+def test_labelled_states_of_real_faces(name, eyes_closed, mouth_open):
+    """AFW faces whose state we checked by eye: the measures on their labels agree."""
+    text = (DATA / "300w" / "afw" / f"{name}.pts").read_text().split("{")[1].split("}")[0]
+    state = eye_state(np.array([[float(v) for v in line.split()] for line in text.strip().splitlines()]))
+    assert (state.eyes_open < 0.5) == eyes_closed
+    assert state.mouth_open == mouth_open
+
+
+def test_open_eyes_on_the_bundled_photo():
+    (face,) = facepoints.detect(sample_image_path(), eyes=True, expression=True)
+    assert face.eyes.eyes_open > 0.5 and not face.eyes.mouth_open
+    assert 0.3 < face.expression.smile_width < 0.8
+
+
+def test_expression_ignores_size_and_roll():
+    pts = posed(0, 0, 0)
+    base = expression(pts)
+    centre = pts.mean(axis=0)
+    m = cv2.getRotationMatrix2D(tuple(centre), 25, 1.7)
+    moved = expression(cv2.transform(pts.reshape(-1, 1, 2), m).reshape(-1, 2))
+    for a, b in zip(base.to_dict().values(), moved.to_dict().values()):
+        assert a == pytest.approx(b, abs=1e-3)
+    levelled, iod = level_face(pts)
+    assert levelled[36] == pytest.approx([-0.5, 0]) and levelled[45] == pytest.approx([0.5, 0])
+    assert base.smile_width == pytest.approx(np.linalg.norm(pts[54] - pts[48]) / iod)
+
+
+def test_expression_measures_follow_the_face():
+    pts = posed(0, 0, 0)
+    smiling = pts.copy()
+    smiling[[48, 54], 1] -= 6  # corners up
+    assert expression(smiling).mouth_corner_lift > expression(pts).mouth_corner_lift
+    raised = pts.copy()
+    raised[17:27, 1] -= 8
+    assert expression(raised).brow_raise > expression(pts).brow_raise
+
+
+# ----------------------------------------------------------------------------- alignment
+
+
+def test_similarity_fit_is_exact_for_a_similarity():
+    src = np.random.default_rng(0).uniform(0, 100, (7, 2))
+    truth = cv2.getRotationMatrix2D((10, 20), 33, 1.4)
+    dst = cv2.transform(src.reshape(-1, 1, 2), truth).reshape(-1, 2)
+    assert np.allclose(fit_similarity(src, dst, np.arange(1, 8)), truth, atol=1e-9)
+
+
+@pytest.mark.parametrize("template, size", [("arcface", 112), ("ibug", 112), ("arcface", 224), ("ibug", 160)])
+def test_align_puts_the_eyes_on_the_template(template, size):
+    image = facepoints.load_image(sample_image_path())
+    (face,) = facepoints.detect(image)
+    aligned = align_face(image, face.points, size, template)
+    assert aligned.image.shape == (size, size, 3)
+    tmpl = get_template(template)
+    eyes = tmpl.sources(aligned.points)[list(tmpl.eyes)]
+    assert np.linalg.norm(eyes - tmpl.targets(size)[list(tmpl.eyes)], axis=1).max() < 2.0
+    assert np.abs(aligned.to_image(aligned.points) - face.points).max() < 1e-6  # the inverse maps back
+
+
+@needs_shared
+def test_align_every_face_of_a_group_photo():
+    image = facepoints.load_image(ASSETS / "the_beatles.jpg")
+    tmpl = get_template("arcface")
+    crops = align_faces(image, 112, "arcface")
+    assert len(crops) == 4
+    for c in crops:
+        eyes = tmpl.sources(c.points)[:2]
+        assert np.linalg.norm(eyes - tmpl.targets(112)[:2], axis=1).max() < 2.0
+
+
+def test_align_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="template"):
+        get_template("nope")
+    with pytest.raises(ValueError, match="size"):
+        align_face(np.zeros((50, 50, 3), np.uint8), posed(0, 0, 0), 8)
+
+
+# ----------------------------------------------------------------------------- filters
+
+
+def dot_overlay() -> Overlay:
+    """A transparent overlay with a red dot on each anchor."""
+    rgba = np.zeros((60, 200, 4), np.uint8)
+    for x in (40, 160):
+        cv2.circle(rgba, (x, 30), 6, (255, 0, 0, 255), -1)
+    return Overlay("dots", rgba, [(40, 30), (160, 30)], ("36-41", "42-47"))
+
+
+def red_centres(image: np.ndarray) -> np.ndarray:
+    mask = ((image[..., 0] > 150) & (image[..., 1] < 80)).astype(np.uint8)
+    n, _, _, centres = cv2.connectedComponentsWithStats(mask)
+    return centres[1:][np.argsort(centres[1:, 0])]
+
+
+@pytest.mark.parametrize("roll", [0, 20, -35])
+def test_overlay_anchors_land_on_the_eyes_and_follow_roll(roll):
+    points = posed(10, 0, roll)
+    image = np.full((480, 640, 3), 90, np.uint8)
+    out = apply_overlay(image, [points], dot_overlay())
+    eyes = np.array([points[36:42].mean(axis=0), points[42:48].mean(axis=0)])
+    found = red_centres(out)
+    assert len(found) == 2
+    assert np.abs(found - eyes[np.argsort(eyes[:, 0])]).max() < 1.0
+    assert image.mean() == 90  # the input is not touched
+
+
+def test_overlay_is_clipped_at_the_border_and_skipped_outside():
+    points = posed(0, 0, 0, shift=(-330, 0))  # the face half out of the left edge
+    image = np.full((480, 640, 3), 90, np.uint8)
+    out = apply_overlay(image, [points, points - 5000], get_overlay("sunglasses"))
+    assert out.shape == image.shape and (out != 90).any()
+
+
+@pytest.mark.parametrize("name", list_overlays())
+def test_builtin_overlays_are_rgba_with_soft_edges(name):
+    overlay = get_overlay(name)
+    alpha = overlay.rgba[..., 3]
+    assert overlay.rgba.dtype == np.uint8 and alpha.max() == 255 and alpha.min() == 0
+    assert ((alpha > 0) & (alpha < 255)).any()  # anti-aliased
+
+
+def test_user_png_overlay_with_anchor_file(tmp_path):
+    png = tmp_path / "dots.png"
+    cv2.imwrite(str(png), cv2.cvtColor(dot_overlay().rgba, cv2.COLOR_RGBA2BGRA))
+    with pytest.raises(ValueError, match="anchors"):
+        load_overlay(png)
+    (tmp_path / "dots.json").write_text(json.dumps({"points": [[40, 30], [160, 30]], "targets": ["36-41", "42-47"]}))
+    overlay = load_overlay(png)
+    assert np.allclose(overlay.anchors, [[40, 30], [160, 30]])
+    with pytest.raises(ValueError, match="two"):
+        load_overlay(png, {"points": [[1, 2]], "targets": ["36"]})
+    cv2.imwrite(str(tmp_path / "rgb.png"), np.zeros((10, 10, 3), np.uint8))
+    with pytest.raises(ValueError, match="alpha"):
+        load_overlay(tmp_path / "rgb.png", {"points": [[0, 0], [5, 5]], "targets": ["36", "45"]})
+
+
+def test_landmark_positions():
+    assert parse_position("36-41") == pytest.approx({i: 1 / 6 for i in range(36, 42)})
+    assert parse_position("31+48") == {31: 0.5, 48: 0.5}
+    assert parse_position("0*1+19*0.5+8*-0.5") == {0: 1.0, 19: 0.5, 8: -0.5}
+    for bad in ("36-99", "abc", "1*0.5", ""):
+        with pytest.raises(ValueError):
+            parse_position(bad)
+
+
+@pytest.mark.parametrize("method", ["blur", "pixelate"])
+def test_anonymize_changes_the_face_and_nothing_far_from_it(method):
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    points = posed(0, 0, 0)
+    out = anonymize(image, [points], method)
+    hull = face_hull(points)
+    inside = np.zeros((480, 640), np.uint8)
+    cv2.fillConvexPoly(inside, np.round(hull).astype(np.int32), 1)
+    centre = cv2.erode(inside, np.ones((9, 9), np.uint8)).astype(bool)
+    assert out[centre].std() < image[centre].std() / 3  # noise inside the face is gone
+    x0, y0 = hull.min(axis=0).astype(int) - 60
+    assert np.array_equal(out[: max(y0, 0)], image[: max(y0, 0)]) and np.array_equal(out[:, : max(x0, 0)], image[:, : max(x0, 0)])
+
+
+@needs_shared
+def test_sunglasses_on_all_four_beatles_level_with_their_eyes():
+    image = facepoints.load_image(ASSETS / "the_beatles.jpg")
+    out, faces = filter_faces(image, "sunglasses")
+    assert len(faces) == 4
+    changed = np.abs(out.astype(int) - image.astype(int)).sum(axis=2) > 30
+    for face in faces:
+        eyes = np.array([face.points[36:42].mean(axis=0), face.points[42:48].mean(axis=0)])
+        iod = np.linalg.norm(face.points[45] - face.points[36])
+        for eye in eyes:  # each eye is covered by a dark lens
+            x, y = np.round(eye).astype(int)
+            r = max(2, int(iod * 0.08))
+            assert np.abs(out[y - r : y + r, x - r : x + r].astype(int) - (30, 35, 45)).mean() < 35
+        x0, x1 = int(face.box[0]), int(face.box[2])
+        rows = np.nonzero(changed[int(face.box[1]) : int(face.box[3]), x0:x1].any(axis=1))[0] + int(face.box[1])
+        assert abs(rows.mean() - eyes[:, 1].mean()) < 0.15 * iod  # the glasses sit on the eye line
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def test_cli_filter_align_and_detect_measures(tmp_path, capsys):
+    sample = str(sample_image_path())
+    assert main(["filter", sample, "--overlay", "moustache", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "astronaut.moustache.png").is_file()
+    assert main(["filter", sample, "--overlay", "pixelate", "--out", str(tmp_path)]) == 0
+    assert main(["filter", sample, "--overlay", "nope", "--out", str(tmp_path)]) == 1
+    assert main(["align", sample, "--size", "96", "--template", "ibug", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "astronaut.aligned.json").read_text())
+    assert doc["faces"][0]["size"] == 96 and np.array(doc["faces"][0]["inverse"]).shape == (2, 3)
+    assert facepoints.load_image(tmp_path / "astronaut.face0.png").shape == (96, 96, 3)
+    assert main(["detect", sample, "--pose", "--eyes", "--expression", "--out", str(tmp_path), "--no-progress"]) == 0
+    face = json.loads((tmp_path / "astronaut.landmarks.json").read_text())["faces"][0]
+    assert {"pose", "eyes", "expression"} <= set(face) and set(face["pose"]) >= {"yaw", "pitch", "roll"}
+    capsys.readouterr()
