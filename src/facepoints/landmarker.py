@@ -66,11 +66,13 @@ class Face:
     pose: HeadPose | None = None  # filled on request (FaceLandmarker.detect(pose=True))
     eyes: EyeState | None = None
     expression: Expression | None = None
+    track_id: int | None = None  # stable identity across video frames (facepoints.tracking)
 
     def to_dict(self) -> dict:
         """JSON-ready: box, scores, layout, ``[x, y]`` points rounded to 0.01 px, and the
         pose, eye state and expression when they were asked for."""
-        out = {
+        out = {} if self.track_id is None else {"track_id": self.track_id}
+        out |= {
             "box": [round(float(v), 2) for v in self.box],
             "score": round(float(self.score), 4),
             "landmark_score": round(float(self.landmark_score), 4),
@@ -161,7 +163,7 @@ def detect(
 
 
 def _labels(face: Face) -> list[str]:
-    lines = []
+    lines = [] if face.track_id is None else [f"face {face.track_id}"]
     if face.pose is not None:
         lines.append(f"yaw {face.pose.yaw:+.0f} pitch {face.pose.pitch:+.0f} roll {face.pose.roll:+.0f}")
     if face.eyes is not None:

@@ -23,7 +23,7 @@ from facepoints.export import OnnxRunner, onnx_available
 from facepoints.layouts import get_layout
 from facepoints.transforms import crop_face, resize_matrix, warp
 
-__all__ = ["Predictor", "LandmarkResult"]
+__all__ = ["Predictor", "LandmarkResult", "points_box"]
 
 
 @dataclass
@@ -36,7 +36,8 @@ class LandmarkResult:
     box: np.ndarray  # (4,) the box the crop was made from
 
 
-def _points_box(points: np.ndarray) -> np.ndarray:
+def points_box(points: np.ndarray) -> np.ndarray:
+    """The landmark box (x1, y1, x2, y2) of points: the box convention face-crop models train on."""
     return np.concatenate([points.min(0), points.max(0)]).astype(np.float64)
 
 
@@ -70,6 +71,7 @@ class Predictor:
         self.refine = refine if self.spec.crop == "face" else 0
         self.flip = flip
         self.device = device
+        self.can_flip = self.layout.flip_perm is not None
         if flip:
             self.layout.require_flip()
 
@@ -92,7 +94,7 @@ class Predictor:
         return np.ascontiguousarray(np.stack(images), dtype=np.float32)
 
     @torch.no_grad()
-    def _run(self, crops: list[Sample]) -> tuple[np.ndarray, np.ndarray]:
+    def _run(self, crops: list[Sample], flip: bool) -> tuple[np.ndarray, np.ndarray]:
         """Model output for the crops, in crop pixels: points (B, N, 2), confidences (B, N)."""
         forward = getattr(self.model, "forward_with_confidence", None)
 
@@ -110,7 +112,7 @@ class Predictor:
             return self.spec.normalization.inverse(pts), conf
 
         pts, conf = once(False)
-        if self.flip:
+        if flip:
             width = self.spec.size[1]
             perm = self.layout.require_flip()
             mp, mc = once(True)
@@ -119,9 +121,13 @@ class Predictor:
             pts, conf = (pts + mp) / 2, (conf + mc[:, perm]) / 2
         return pts, conf
 
-    def predict(self, image: np.ndarray, boxes: np.ndarray | list | None = None) -> list[LandmarkResult]:
+    def predict(
+        self, image: np.ndarray, boxes: np.ndarray | list | None = None, refine: int | None = None, flip: bool | None = None
+    ) -> list[LandmarkResult]:
         """Landmarks for each box (``(x1, y1, x2, y2)`` in ``image`` pixels; ``None`` for
-        whole-image models), all faces in one batched forward pass per stage."""
+        whole-image models), all faces in one batched forward pass per stage. ``refine``
+        overrides the predictor's refinement passes (0 when the boxes already are landmark
+        boxes, as in tracking) and ``flip`` its mirrored pass."""
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"expected an HxWx3 uint8 RGB image, got {image.shape} {image.dtype}")
         if self.spec.crop == "face":
@@ -133,12 +139,13 @@ class Predictor:
         else:
             boxes = np.array([[0, 0, image.shape[1], image.shape[0]]], np.float64)
         used = boxes
-        for stage in range(1 + self.refine):
+        passes = self.refine if refine is None or self.spec.crop != "face" else refine
+        for stage in range(1 + passes):
             crops = self._crops(image, used)
-            pts, conf = self._run(crops)
+            pts, conf = self._run(crops, self.flip if flip is None else flip)
             points = np.stack([c.to_original(p) for c, p in zip(crops, pts)])
-            if stage < self.refine:
-                used = np.stack([_points_box(p) for p in points])
+            if stage < passes:
+                used = np.stack([points_box(p) for p in points])
         return [
             LandmarkResult(p.astype(np.float32), c.astype(np.float32), float(c.mean()), b.astype(np.float32))
             for p, c, b in zip(points, conf, used)

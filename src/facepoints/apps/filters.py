@@ -24,17 +24,15 @@ __all__ = ["apply_overlay", "anonymize", "face_hull", "apply_filter", "ANONYMIZE
 ANONYMIZERS = ("blur", "pixelate")
 
 
-def _paste(image: np.ndarray, rgba: np.ndarray, matrix: np.ndarray) -> None:
-    """Alpha-blend ``rgba`` warped by the 2x3 ``matrix`` into ``image`` (in place)."""
-    h, w = rgba.shape[:2]
+def _paste(image: np.ndarray, premul: np.ndarray, matrix: np.ndarray) -> None:
+    """Alpha-blend premultiplied RGBA ``premul`` warped by the 2x3 ``matrix`` into ``image`` (in place)."""
+    h, w = premul.shape[:2]
     corners = cv2.transform(np.array([[[0, 0]], [[w, 0]], [[0, h]], [[w, h]]], np.float64), matrix).reshape(-1, 2)
     x0, y0 = np.floor(corners.min(axis=0)).astype(int) - 1
     x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 1
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, image.shape[1]), min(y1, image.shape[0])
     if x1 <= x0 or y1 <= y0:
         return  # entirely outside the picture
-    premul = rgba.astype(np.float32)
-    premul[..., :3] *= premul[..., 3:] / 255
     shift = matrix.copy()
     shift[:, 2] -= (x0, y0)
     warped = warp_image(premul, shift, (x1 - x0, y1 - y0), fill=(0, 0, 0, 0))
@@ -48,7 +46,7 @@ def apply_overlay(image: np.ndarray, faces_points: Sequence[np.ndarray], overlay
     out = np.ascontiguousarray(image).copy()
     for points in faces_points:
         matrix = fit_similarity(overlay.anchors, overlay.target_points(points))
-        _paste(out, overlay.rgba, matrix)
+        _paste(out, overlay.premultiplied, matrix)
     return out
 
 

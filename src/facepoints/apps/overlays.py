@@ -20,6 +20,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache, cached_property
 from pathlib import Path
 
 import cv2
@@ -70,6 +71,13 @@ class Overlay:
         if np.linalg.norm(self.anchors[1] - self.anchors[0]) < 1:
             raise ValueError(f"overlay {self.name!r}: its two anchor points must differ")
         self._weights = [parse_position(t) for t in self.targets]
+
+    @cached_property
+    def premultiplied(self) -> np.ndarray:
+        """float32 RGBA with colour multiplied by alpha (what blending and warping need)."""
+        out = self.rgba.astype(np.float32)
+        out[..., :3] *= out[..., 3:] / 255
+        return out
 
     def target_points(self, points: np.ndarray) -> np.ndarray:
         """Where the two anchors go on a face with these 68 points (2, 2)."""
@@ -188,6 +196,12 @@ def _hat() -> Overlay:
 BUILTIN_OVERLAYS: dict[str, Callable[[], Overlay]] = {"sunglasses": _sunglasses, "moustache": _moustache, "hat": _hat}
 
 
+@cache
+def _builtin(name: str) -> Overlay:
+    """Built-ins are drawn once per process (drawing takes longer than placing)."""
+    return BUILTIN_OVERLAYS[name]()
+
+
 def list_overlays() -> list[str]:
     return sorted(BUILTIN_OVERLAYS)
 
@@ -195,7 +209,7 @@ def list_overlays() -> list[str]:
 def get_overlay(name_or_path: str, anchors: str | dict | None = None) -> Overlay:
     """A built-in overlay by name, or a user RGBA PNG with its anchors."""
     if name_or_path in BUILTIN_OVERLAYS and anchors is None:
-        return BUILTIN_OVERLAYS[name_or_path]()
+        return _builtin(name_or_path)
     if not Path(name_or_path).is_file():
         raise ValueError(f"unknown overlay {name_or_path!r}: a built-in ({', '.join(list_overlays())}) or an RGBA PNG file")
     return load_overlay(name_or_path, anchors)
