@@ -14,6 +14,11 @@ and the tracker's processing speed in frames per second on 640x480 frames (landm
 and tracking; the end-to-end video rate with decoding, drawing and encoding is measured by
 ``facepoints video`` on a written clip). Methods: the detector + landmarks on every frame
 (raw), the tracker without smoothing, and the tracker with One-Euro smoothing (the default).
+
+    python benchmarks/jitter.py --tune --data ../shared/data/300w/helen_train
+
+grid-searches the smoothing parameters on clips from training photos instead (how the
+defaults in facepoints.tracking.smoothing were chosen; AFW stays for reporting).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from facepoints.datasets import open_dataset
 from facepoints.landmarker import FaceLandmarker
 from facepoints.tracking import Tracker, process_video
 from facepoints.tracking.clips import make_clip, write_clip
+from facepoints.tracking.smoothing import LandmarkSmoother
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,6 +65,31 @@ def score(preds: list[np.ndarray | None], truth: np.ndarray) -> tuple[float, flo
     return 100 * float(np.mean(jitters)), 100 * float(np.mean(errors)), found
 
 
+def tune(args: argparse.Namespace) -> None:
+    """Track each clip once without smoothing, then smooth the same points with each setting."""
+    ds = open_dataset(args.data)
+    tracker = Tracker(FaceLandmarker(threads=args.threads), args.detect_every, smooth="none")
+    runs = []
+    for k, i in enumerate(np.linspace(0, len(ds) - 1, args.images).round().astype(int)):
+        sample = ds[int(i)]
+        clip = list(make_clip(sample.image, sample.keypoints, args.frames, seed=100 + k))
+        truth = np.array([g for _, g in clip])
+        tracker.reset()
+        runs.append(([nearest(tracker.update(f, j / 30), truth[j]) for j, (f, _) in enumerate(clip)], truth))
+    base = np.mean([score(p, t)[:2] for p, t in runs], axis=0)
+    print(f"unsmoothed tracker: jitter {base[0]:.3f} %, error {base[1]:.2f} %\n")
+    print("| min_cutoff | beta | jitter % | error % | jitter vs unsmoothed | error vs unsmoothed |")
+    print("|---|---|---|---|---|---|")
+    for min_cutoff in (0.5, 1.0, 2.0):
+        for beta in (3.0, 5.0, 10.0, 20.0):
+            res = []
+            for preds, truth in runs:
+                smoother = LandmarkSmoother(min_cutoff, beta)
+                res.append(score([None if p is None else smoother(p, j / 30) for j, p in enumerate(preds)], truth)[:2])
+            j, e = np.mean(res, axis=0)
+            print(f"| {min_cutoff} | {beta} | {j:.3f} | {e:.2f} | {base[0] / j:.2f}x less | {100 * (e / base[1] - 1):+.1f} % |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=str(ROOT.parent / "shared/data/300w/afw"), help="labelled 68-point photos")
@@ -66,8 +97,12 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--detect-every", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--tune", action="store_true", help="grid-search min_cutoff and beta instead")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.tune:
+        tune(args)
+        return
 
     ds = open_dataset(args.data)
     picks = np.linspace(0, len(ds) - 1, args.images).round().astype(int)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["IMAGE_SUFFIXES", "ImageReadError", "load_image", "decode_image", "to_rgb_uint8", "save_image", "atomic_write_bytes"]
+__all__ = ["IMAGE_SUFFIXES", "ImageReadError", "ImageTooLargeError", "load_image", "decode_image", "to_rgb_uint8", "save_image", "atomic_write_bytes"]
 
 #: File suffixes treated as images when a folder is scanned.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
@@ -25,6 +25,10 @@ os.umask(_UMASK)
 
 class ImageReadError(ValueError):
     """An image could not be read or decoded."""
+
+
+class ImageTooLargeError(ImageReadError):
+    """An image has more pixels than allowed (a decompression bomb, or simply too big)."""
 
 
 def to_rgb_uint8(image: Image.Image | np.ndarray) -> np.ndarray:
@@ -70,12 +74,14 @@ def _open(source: str | os.PathLike | bytes, max_pixels: int) -> np.ndarray:
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
             if im.width * im.height > max_pixels:
-                raise ImageReadError(f"{label}: image has {im.width}x{im.height} pixels, more than the limit of {max_pixels}")
+                raise ImageTooLargeError(f"{label}: image has {im.width}x{im.height} pixels, more than the limit of {max_pixels}")
             im = ImageOps.exif_transpose(im)
             return to_rgb_uint8(im)
     except FileNotFoundError:
         raise ImageReadError(f"{label}: image file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"{label}: {exc}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, ImageReadError):
             raise
         raise ImageReadError(f"{label}: not a readable image ({exc})") from None

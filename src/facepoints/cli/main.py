@@ -15,12 +15,13 @@ from facepoints.cli import export as export_cmd
 from facepoints.cli import filter as filter_cmd
 from facepoints.cli import kaggle as kaggle_cmd
 from facepoints.cli import models as models_cmd
+from facepoints.cli import serve as serve_cmd
 from facepoints.cli import train as train_cmd
 from facepoints.cli import video as video_cmd
 from facepoints.datasets.base import DatasetError
 from facepoints.imageio import ImageReadError
 
-COMMANDS = [detect_cmd, filter_cmd, align_cmd, video_cmd, data_cmd, models_cmd, train_cmd, evaluate_cmd, export_cmd, kaggle_cmd]
+COMMANDS = [detect_cmd, filter_cmd, align_cmd, video_cmd, serve_cmd, data_cmd, models_cmd, train_cmd, evaluate_cmd, export_cmd, kaggle_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:

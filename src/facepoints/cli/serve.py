@@ -1,0 +1,52 @@
+"""``facepoints serve``: the HTTP service and web page (FastAPI + uvicorn)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from facepoints.serving.app import ServiceConfig
+
+ENV = "FACEPOINTS_SERVICE_CONFIG"  # how worker processes receive the settings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve landmarks over HTTP with a web page at /")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="worker processes (each loads the model once)")
+    p.add_argument("--model", help="landmark model (default: the bundled one)")
+    defaults = ServiceConfig()
+    p.add_argument("--max-bytes", type=int, default=defaults.max_bytes, help="largest request body (413 above)")
+    p.add_argument("--max-pixels", type=int, default=defaults.max_pixels, help="largest image in pixels (413 above)")
+    p.add_argument("--timeout", type=float, default=defaults.timeout, help="seconds per request (503 above)")
+    p.add_argument("--concurrency", type=int, default=defaults.concurrency, help="images processed at once per worker")
+    p.set_defaults(func=run)
+
+
+def app_from_env():  # noqa: ANN201 - uvicorn factory for worker processes
+    """Build the app from the settings ``facepoints serve`` put in the environment."""
+    from facepoints.serving.app import create_app
+
+    fields = dict(item.split("=", 1) for item in os.environ.get(ENV, "").split(";") if "=" in item)
+    config = ServiceConfig(
+        model=fields.get("model") or None,
+        max_bytes=int(fields.get("max_bytes", ServiceConfig.max_bytes)),
+        max_pixels=int(fields.get("max_pixels", ServiceConfig.max_pixels)),
+        timeout=float(fields.get("timeout", ServiceConfig.timeout)),
+        concurrency=int(fields.get("concurrency", ServiceConfig.concurrency)),
+    )
+    return create_app(config)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    os.environ[ENV] = ";".join(
+        f"{k}={v}" for k, v in {"model": args.model or "", "max_bytes": args.max_bytes, "max_pixels": args.max_pixels,
+                                "timeout": args.timeout, "concurrency": args.concurrency}.items()
+    )  # fmt: skip
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    uvicorn.run("facepoints.cli.serve:app_from_env", factory=True, host=args.host, port=args.port, workers=args.workers, access_log=False)
+    return 0
