@@ -198,3 +198,50 @@ def test_bundled_onnx_and_torch_backends_agree():
 def test_cli_export(tmp_path, capsys):
     assert main(["export", "--model", "default", "--out", str(tmp_path / "m.onnx"), "--dynamic-batch"]) == 0
     assert "max |onnx - torch|" in capsys.readouterr().out and (tmp_path / "m.onnx").is_file()
+
+
+def test_int8_backend_is_the_default_and_close_to_float():
+    image = np.asarray(Image.open(sample_image_path()).convert("RGB"))
+    box = [178.0, 87.0, 271.0, 178.0]
+    auto = Predictor(default_model_path())
+    assert auto.backend == "int8"
+    (q,) = auto.predict(image, [box])
+    (f,) = Predictor(default_model_path(), backend="onnx").predict(image, [box])
+    eye = np.linalg.norm(f.points[45] - f.points[36])
+    assert np.linalg.norm(q.points - f.points, axis=1).mean() < 0.02 * eye  # int8 moves points by < 2 % of the eye distance
+
+
+def test_predict_batch_matches_image_by_image():
+    samples = [make_synthetic_sample(k, 160) for k in range(3)]
+    boxes = [np.concatenate([s.keypoints.min(0), s.keypoints.max(0)]) for s in samples]
+    predictor = Predictor(default_model_path(), backend="onnx", refine=1)
+    batched = predictor.predict_batch([s.image for s in samples], [[b] for b in boxes])
+    for s, b, got in zip(samples, boxes, batched):
+        (alone,) = predictor.predict(s.image, [b])
+        assert np.abs(got[0].points - alone.points).max() < 1e-3
+    assert predictor.predict_batch([samples[0].image], [[]]) == [[]]
+
+
+def test_detectors_choose_their_refinement_passes():
+    assert FaceLandmarker(detector="haar").predictor.refine == 1
+    assert FaceLandmarker(detector="haar", refine=0).predictor.refine == 0
+    if "yunet" in list_detectors():
+        assert FaceLandmarker(detector="yunet").predictor.refine == 0
+
+
+def test_cli_export_int8_and_backend_errors(tmp_path, capsys):
+    from facepoints.checkpoint import save_checkpoint
+
+    model = create_model("fpnet", input_size=(64, 64)).eval()
+    ckpt = tmp_path / "tiny.pt"
+    save_checkpoint(ckpt, {"model": {"name": "fpnet", "kwargs": {"num_points": 68, "in_channels": 1, "input_size": [64, 64]}},
+                           "layout": "ibug68", "input": InputSpec(size=(64, 64)).to_dict(), "state_dict": model.state_dict()})  # fmt: skip
+    with pytest.raises(ValueError, match="int8"):
+        Predictor(ckpt, backend="int8")
+    assert main(["export", "--model", str(ckpt), "--int8", "synthetic:12@1", "--calibration-faces", "8"]) == 0
+    assert (tmp_path / "tiny.int8.onnx").is_file() and "int8" in capsys.readouterr().out
+    predictor = Predictor(ckpt)
+    assert predictor.backend == "int8"
+    sample = make_synthetic_sample(1, 128)
+    (r,) = predictor.predict(sample.image, [[30, 30, 100, 100]])
+    assert r.points.shape == (68, 2) and np.isfinite(r.points).all()

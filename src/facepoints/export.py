@@ -17,7 +17,10 @@ import torch
 from facepoints.checkpoint import LoadedModel
 from facepoints.imageio import atomic_write_bytes
 
-__all__ = ["export_onnx", "OnnxRunner", "onnx_available", "check_parity"]
+__all__ = ["export_onnx", "OnnxRunner", "onnx_available", "check_parity", "quantize_int8", "sample_crops"]
+
+#: The face in the bundled photo (its landmark box): the real face parity checks run on.
+SAMPLE_FACE_BOX = (178.0, 87.0, 271.0, 178.0)
 
 
 class _WithConfidence(torch.nn.Module):
@@ -81,18 +84,73 @@ class OnnxRunner:
         return points, confidence
 
 
-def check_parity(loaded: LoadedModel, path: str | os.PathLike, faces: int = 4, tolerance: float = 1e-4) -> float:
-    """Largest difference between ONNX and PyTorch outputs on synthetic face crops; raises if
-    above ``tolerance``."""
-    from facepoints.datasets import make_synthetic_sample
-    from facepoints.inputs import build_transform
+def sample_crops(loaded: LoadedModel, samples: list | None = None, faces: int = 6) -> np.ndarray:
+    """Model inputs (B, C, H, W) from real faces: ``samples`` (with labels, cropped on their
+    landmark boxes), or the bundled photo's face shifted and scaled a little."""
+    from facepoints.datasets.base import Sample
+    from facepoints.imageio import load_image
+    from facepoints.landmarker import sample_image_path
+    from facepoints.predict import Predictor, points_box
 
-    transform = build_transform(loaded.input, train=False)
-    batch = torch.stack([transform(make_synthetic_sample(k, 160))["image"] for k in range(faces)])
+    predictor = Predictor(loaded, backend="torch")
+    if samples is None:
+        image = load_image(sample_image_path())
+        x1, y1, x2, y2 = SAMPLE_FACE_BOX
+        rng = np.random.default_rng(0)
+        boxes = [np.array([x1, y1, x2, y2]) + rng.uniform(-6, 6, 4) for _ in range(faces)]
+        samples = [Sample(image, np.zeros((0, 2)), np.zeros(0, bool), loaded.layout)] * faces
+    else:
+        boxes = [points_box(s.keypoints) for s in samples]
+    crops = [c for s, b in zip(samples, boxes) for c in predictor._crops(s.image, [b])]
+    return predictor._tensor(crops, mirror=False)
+
+
+def check_parity(loaded: LoadedModel, path: str | os.PathLike, tolerance: float = 1e-4) -> float:
+    """Largest difference between ONNX and PyTorch outputs on real face crops (the bundled
+    photo's face); raises if above ``tolerance``."""
+    batch = torch.from_numpy(sample_crops(loaded))
     with torch.no_grad():
         expected = _WithConfidence(loaded.model.eval())(batch)
-    got = OnnxRunner(path).run(batch.numpy())
+    runner = OnnxRunner(path)
+    got = [np.concatenate(parts) for parts in zip(*(runner.run(batch[i : i + 1].numpy()) for i in range(len(batch))))]
     error = max(float(np.abs(g - e.numpy()).max()) for g, e in zip(got, expected))
     if error > tolerance:
         raise ValueError(f"{path}: ONNX output differs from PyTorch by {error:.2e} (> {tolerance:.0e})")
     return error
+
+
+def quantize_int8(onnx_path: str | os.PathLike, calibration: np.ndarray, out: str | os.PathLike, float_tail: int = 4) -> Path:
+    """Static int8 quantization (QDQ, per-channel weights, percentile calibration on
+    ``calibration`` inputs). The last ``float_tail`` convolutions (the heatmap/offset head
+    and the layers feeding it) and the decoding stay in float, where int8 costs accuracy."""
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter(calibration)
+
+        def get_next(self) -> dict | None:
+            x = next(self.items, None)
+            return None if x is None else {"image": x[None].astype(np.float32)}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(onnx_path), str(pre))
+        graph = onnx.load(str(pre)).graph
+        convs = [n.name for n in graph.node if n.op_type == "Conv"]
+        keep = [n.name for n in graph.node if n.op_type not in ("Conv", "Add", "Relu", "Clip")] + convs[-float_tail:]
+        target = Path(tmp) / "int8.onnx"
+        for method in (CalibrationMethod.Percentile, CalibrationMethod.MinMax):
+            try:
+                quantize_static(
+                    str(pre), str(target), Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8, per_channel=True, calibrate_method=method, nodes_to_exclude=keep,
+                )  # fmt: skip
+                break
+            except ValueError:  # percentiles need a spread of values; a constant activation has none
+                continue
+        return atomic_write_bytes(out, target.read_bytes())

@@ -22,6 +22,7 @@ from facepoints.apps.eyes import EyeState, eye_state
 from facepoints.apps.pose import HeadPose, draw_pose, head_pose
 from facepoints.checkpoint import LoadedModel
 from facepoints.detection import FaceDetector, get_detector
+from facepoints.detection.base import Detections
 from facepoints.imageio import load_image, to_rgb_uint8
 from facepoints.predict import Predictor
 from facepoints.viz import draw_keypoints
@@ -116,13 +117,14 @@ class FaceLandmarker:
         self,
         detector: str | FaceDetector | None = None,
         model: str | os.PathLike | LoadedModel | None = None,
-        refine: int = 1,
+        refine: int | None = None,
         flip: bool = False,
         backend: str = "auto",
         threads: int | None = None,
     ) -> None:
         self.detector = detector if isinstance(detector, FaceDetector) else get_detector(detector)
         source = model if isinstance(model, LoadedModel) else resolve_model_path(model or "default")
+        refine = self.detector.refine_passes if refine is None else refine
         self.predictor = Predictor(source, refine=refine, flip=flip, backend=backend, threads=threads)
 
     @property
@@ -133,15 +135,26 @@ class FaceLandmarker:
         """Every face in ``image`` with its landmarks, best detector score first; optionally
         with head pose, eye state and expression measures."""
         rgb = as_rgb(image)
-        found = self.detector.detect(rgb)
-        if len(found) == 0:
-            return []
-        results = self.predictor.predict(rgb, self.detector.calibration.apply(found.boxes))
-        size = (rgb.shape[1], rgb.shape[0])
-        return [
-            Face(box, float(score), r.points, r.confidence, r.score, self.layout).measure(size, pose, eyes, expression)
-            for box, score, r in zip(found.boxes, found.scores, results)
-        ]
+        return self.landmarks([rgb], [self.find_faces(rgb)], pose=pose, eyes=eyes, expression=expression)[0]
+
+    def find_faces(self, image: np.ndarray) -> Detections:
+        """The detector's step alone (boxes and scores in its own convention)."""
+        return self.detector.detect(image)
+
+    def landmarks(
+        self, images: list[np.ndarray], found: list[Detections], pose: bool = False, eyes: bool = False, expression: bool = False
+    ) -> list[list[Face]]:
+        """The landmark step for several RGB images and their detections, all faces in one batch."""
+        boxes = [self.detector.calibration.apply(f.boxes) for f in found]
+        results = self.predictor.predict_batch(images, boxes)
+        out = []
+        for image, f, res in zip(images, found, results):
+            size = (image.shape[1], image.shape[0])
+            out.append([
+                Face(box, float(score), r.points, r.confidence, r.score, self.layout).measure(size, pose, eyes, expression)
+                for box, score, r in zip(f.boxes, f.scores, res)
+            ])  # fmt: skip
+        return out
 
 
 @cache

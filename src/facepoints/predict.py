@@ -23,7 +23,9 @@ from facepoints.export import OnnxRunner, onnx_available
 from facepoints.layouts import get_layout
 from facepoints.transforms import crop_face, resize_matrix, warp
 
-__all__ = ["Predictor", "LandmarkResult", "points_box"]
+__all__ = ["Predictor", "LandmarkResult", "points_box", "BACKENDS"]
+
+BACKENDS = ("auto", "int8", "onnx", "torch")
 
 
 @dataclass
@@ -53,19 +55,26 @@ class Predictor:
         backend: str = "auto",
         threads: int | None = None,
     ) -> None:
-        """``backend``: ``torch``, ``onnx`` (the checkpoint's ``.onnx`` sibling through onnxruntime)
-        or ``auto`` (onnx when that file and onnxruntime are there, else torch)."""
+        """``backend``: ``torch``, ``onnx`` (the checkpoint's ``.onnx`` sibling through onnxruntime),
+        ``int8`` (its ``.int8.onnx`` sibling, quantized) or ``auto`` (the fastest there: int8, then
+        onnx, then torch)."""
         self.loaded = model if isinstance(model, LoadedModel) else load_model(model, device)
         self.model = self.loaded.model.eval()
         self.runner = None
-        onnx_path = Path(model).with_suffix(".onnx") if isinstance(model, (str, os.PathLike)) else None
-        if backend not in ("auto", "torch", "onnx"):
-            raise ValueError(f"unknown backend {backend!r}; choose auto, torch or onnx")
-        if backend == "onnx" and (onnx_path is None or not onnx_path.is_file()):
-            raise ValueError(f"no ONNX file beside {model} (export one with facepoints export)")
-        if backend == "onnx" or (backend == "auto" and onnx_path is not None and onnx_path.is_file() and onnx_available()):
-            self.runner = OnnxRunner(onnx_path, threads)
-        self.backend = "onnx" if self.runner is not None else "torch"
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose {', '.join(BACKENDS)}")
+        files = {}
+        if isinstance(model, (str, os.PathLike)):
+            files = {"int8": Path(model).with_suffix(".int8.onnx"), "onnx": Path(model).with_suffix(".onnx")}
+        self.backend = "torch"
+        if backend in files and not files[backend].is_file():
+            raise ValueError(f"no {files[backend].name} beside {model} (make one with facepoints export)")
+        for kind in ("int8", "onnx"):
+            if (backend == kind or backend == "auto") and kind in files and files[kind].is_file() and onnx_available():
+                self.runner, self.backend = OnnxRunner(files[kind], threads), kind
+                break
+        if self.backend == "torch" and threads:
+            torch.set_num_threads(threads)
         self.spec = self.loaded.input
         self.layout = get_layout(self.loaded.layout)
         self.refine = refine if self.spec.crop == "face" else 0
@@ -128,25 +137,39 @@ class Predictor:
         whole-image models), all faces in one batched forward pass per stage. ``refine``
         overrides the predictor's refinement passes (0 when the boxes already are landmark
         boxes, as in tracking) and ``flip`` its mirrored pass."""
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected an HxWx3 uint8 RGB image, got {image.shape} {image.dtype}")
-        if self.spec.crop == "face":
-            if boxes is None:
-                raise ValueError("this model works on face crops: give face boxes (or use facepoints.detect)")
-            boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-            if len(boxes) == 0:
-                return []
-        else:
-            boxes = np.array([[0, 0, image.shape[1], image.shape[0]]], np.float64)
-        used = boxes
+        return self.predict_batch([image], [boxes], refine, flip)[0]
+
+    def predict_batch(
+        self,
+        images: list[np.ndarray],
+        boxes: list[np.ndarray | list | None],
+        refine: int | None = None,
+        flip: bool | None = None,
+    ) -> list[list[LandmarkResult]]:
+        """:meth:`predict` for several images at once: the faces of all of them go through the
+        model in one batch per stage (directory mode uses this)."""
+        per_image = []
+        for image, b in zip(images, boxes, strict=True):
+            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                raise ValueError(f"expected an HxWx3 uint8 RGB image, got {image.shape} {image.dtype}")
+            if self.spec.crop == "face":
+                if b is None:
+                    raise ValueError("this model works on face crops: give face boxes (or use facepoints.detect)")
+                per_image.append(np.asarray(b, dtype=np.float64).reshape(-1, 4))
+            else:
+                per_image.append(np.array([[0, 0, image.shape[1], image.shape[0]]], np.float64))
+        owner = np.concatenate([np.full(len(b), i) for i, b in enumerate(per_image)]).astype(int) if per_image else np.zeros(0, int)
+        used = np.concatenate(per_image) if per_image else np.zeros((0, 4))
+        if len(used) == 0:
+            return [[] for _ in images]
         passes = self.refine if refine is None or self.spec.crop != "face" else refine
         for stage in range(1 + passes):
-            crops = self._crops(image, used)
+            crops = [c for i, image in enumerate(images) for c in self._crops(image, used[owner == i])]
             pts, conf = self._run(crops, self.flip if flip is None else flip)
             points = np.stack([c.to_original(p) for c, p in zip(crops, pts)])
             if stage < passes:
                 used = np.stack([points_box(p) for p in points])
-        return [
-            LandmarkResult(p.astype(np.float32), c.astype(np.float32), float(c.mean()), b.astype(np.float32))
-            for p, c, b in zip(points, conf, used)
-        ]
+        results: list[list[LandmarkResult]] = [[] for _ in images]
+        for i, p, c, b in zip(owner, points, conf, used):
+            results[i].append(LandmarkResult(p.astype(np.float32), c.astype(np.float32), float(c.mean()), b.astype(np.float32)))
+        return results

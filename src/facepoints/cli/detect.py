@@ -9,6 +9,7 @@ import sys
 from facepoints.detection import list_detectors
 from facepoints.files import detect_files
 from facepoints.landmarker import FaceLandmarker, sample_image_path
+from facepoints.predict import BACKENDS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="also print each image's JSON document to stdout")
     p.add_argument("--no-draw", action="store_true", help="do not write annotated images")
     p.add_argument("--flip", action="store_true", help="average with a mirrored pass (slower, a little more accurate)")
+    p.add_argument("--backend", default="auto", choices=BACKENDS, help="landmark inference (default auto: the fastest there, int8 ONNX)")
+    p.add_argument("--threads", type=int, help="CPU threads for the landmark model (default: all cores)")
+    p.add_argument("--refine", type=int, help="extra landmark passes re-cropped on the previous points (default: the detector's, 0 for yunet)")
+    p.add_argument("--batch", type=int, default=8, help="folders: images whose faces share one model batch")
     p.add_argument("--pose", action="store_true", help="add head pose (yaw, pitch, roll) to each face")
     p.add_argument("--eyes", action="store_true", help="add eye and mouth state (EAR, MAR) to each face")
     p.add_argument("--expression", action="store_true", help="add expression measures (smile, mouth, brows)")
@@ -29,11 +34,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     inputs = args.inputs or [str(sample_image_path())]
-    landmarker = FaceLandmarker(args.detector, args.model, flip=args.flip)
+    landmarker = FaceLandmarker(args.detector, args.model, args.refine, args.flip, args.backend, args.threads)
     done = skipped = 0
     for result in detect_files(
         inputs, landmarker, args.out, draw=not args.no_draw, progress=not args.no_progress,
-        pose=args.pose, eyes=args.eyes, expression=args.expression,
+        pose=args.pose, eyes=args.eyes, expression=args.expression, batch=args.batch,
     ):  # fmt: skip
         if result.skipped:
             skipped += 1

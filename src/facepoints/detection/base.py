@@ -60,6 +60,9 @@ class FaceDetector:
     name = "base"
     max_side = 1280
     calibration = BoxCalibration()
+    #: landmark passes after the first that this detector's boxes need by default (each
+    #: re-crops around the previous pass's points; see docs/default-model.md)
+    refine_passes = 1
 
     def __init__(self, score_threshold: float | None = None) -> None:
         if score_threshold is not None:
