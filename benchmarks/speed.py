@@ -190,7 +190,7 @@ def main() -> None:
 
     fp = rows["facepoints"]
     dl = rows.get("dlib")
-    ratio = lambda v, ref: f"{v / ref:.2f}x" if ref else "-"  # noqa: E731
+    ratio = lambda v, ref: f"{v / ref:.2f}x" if ref else "-"
     print(f"\n{len(images)} Udacity test images; {os.cpu_count()} CPUs; facepoints model alone ({fp['model_file']}): {fp['model_ms']:.3f} ms per face (1 thread)\n")
     print("| method | landmarks ms/face (1 thread) | vs dlib | end-to-end ms/image, Udacity (1 thread) | vs dlib | 1280x720 photo ms (faces) | vs dlib | peak MiB |")
     print("|---|---|---|---|---|---|---|---|")

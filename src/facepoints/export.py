@@ -57,7 +57,7 @@ def export_onnx(loaded: LoadedModel, path: str | os.PathLike, dynamic_batch: boo
 def onnx_available() -> bool:
     """Whether onnxruntime can be imported here."""
     try:
-        import onnxruntime  # noqa: F401
+        import onnxruntime
     except ImportError:
         return False
     return True
@@ -126,7 +126,13 @@ def quantize_int8(onnx_path: str | os.PathLike, calibration: np.ndarray, out: st
     import tempfile
 
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class Reader(CalibrationDataReader):

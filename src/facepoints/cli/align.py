@@ -8,9 +8,9 @@ from pathlib import Path
 
 from facepoints.apps import align_faces
 from facepoints.apps.align import list_templates
+from facepoints.cli.common import add_landmarker_args, landmarker_from
 from facepoints.files import safe_output
 from facepoints.imageio import atomic_write_bytes, load_image, save_image
-from facepoints.landmarker import FaceLandmarker
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,14 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", help="input images")
     p.add_argument("--size", type=int, default=112, help="crop side in pixels (default 112)")
     p.add_argument("--template", default="arcface", choices=list_templates())
-    p.add_argument("--out", default="facepoints-out", help="output folder (default: facepoints-out)")
-    p.add_argument("--detector", help="face detector (default: best available)")
-    p.add_argument("--model", help="landmark model (default: the bundled one)")
+    add_landmarker_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    landmarker = FaceLandmarker(args.detector, args.model)
+    landmarker = landmarker_from(args)
     out = Path(args.out)
     for name in args.images:
         path = Path(name)

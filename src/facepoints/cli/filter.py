@@ -8,9 +8,9 @@ from pathlib import Path
 from facepoints.apps import filter_faces
 from facepoints.apps.filters import ANONYMIZERS
 from facepoints.apps.overlays import list_overlays
+from facepoints.cli.common import add_landmarker_args, landmarker_from
 from facepoints.files import safe_output
 from facepoints.imageio import load_image, save_image
-from facepoints.landmarker import FaceLandmarker
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,14 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", help="input images")
     p.add_argument("--overlay", required=True, help=f"{' | '.join(list_overlays() + list(ANONYMIZERS))} | PATH.png")
     p.add_argument("--anchors", help="anchors of a PNG overlay: JSON text or a JSON file")
-    p.add_argument("--out", default="facepoints-out", help="output folder (default: facepoints-out)")
-    p.add_argument("--detector", help="face detector (default: best available)")
-    p.add_argument("--model", help="landmark model (default: the bundled one)")
+    add_landmarker_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    landmarker = FaceLandmarker(args.detector, args.model)
+    landmarker = landmarker_from(args)
     tag = Path(args.overlay).stem if args.overlay.lower().endswith(".png") else args.overlay
     for name in args.images:
         path = Path(name)

@@ -25,10 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def app_from_env():  # noqa: ANN201 - uvicorn factory for worker processes
+def app_from_env():
     """Build the app from the settings ``facepoints serve`` put in the environment."""
     from facepoints.serving.app import create_app
 
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # worker processes start with no logging set up
     fields = dict(item.split("=", 1) for item in os.environ.get(ENV, "").split(";") if "=" in item)
     config = ServiceConfig(
         model=fields.get("model") or None,
@@ -47,6 +48,5 @@ def run(args: argparse.Namespace) -> int:
         f"{k}={v}" for k, v in {"model": args.model or "", "max_bytes": args.max_bytes, "max_pixels": args.max_pixels,
                                 "timeout": args.timeout, "concurrency": args.concurrency}.items()
     )  # fmt: skip
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
     uvicorn.run("facepoints.cli.serve:app_from_env", factory=True, host=args.host, port=args.port, workers=args.workers, access_log=False)
     return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from facepoints.apps.filters import ANONYMIZERS
 from facepoints.apps.overlays import list_overlays
-from facepoints.landmarker import FaceLandmarker
+from facepoints.cli.common import add_landmarker_args, landmarker_from
 from facepoints.tracking import Tracker, process_video
 from facepoints.tracking.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
 from facepoints.tracking.tracker import SMOOTHERS
@@ -27,8 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--no-draw", action="store_true", help="write the frames without points and boxes")
     p.add_argument("--no-window", action="store_true", help="camera: no live window even where a display exists")
-    p.add_argument("--detector", help="face detector (default: best available)")
-    p.add_argument("--model", help="landmark model (default: the bundled one)")
+    add_landmarker_args(p, out=False)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -41,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     out_video = args.out or f"facepoints-out/{stem}.landmarks.mp4"
     out_json = args.json or f"facepoints-out/{stem}.landmarks.jsonl"
     tracker = Tracker(
-        FaceLandmarker(args.detector, args.model), args.detect_every, args.smooth, args.min_cutoff, args.beta
+        landmarker_from(args), args.detect_every, args.smooth, args.min_cutoff, args.beta
     )
     summary = process_video(
         source, tracker, out_video, out_json, overlay=args.filter, draw=not args.no_draw,

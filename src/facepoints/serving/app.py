@@ -150,7 +150,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         return JSONResponse({"error": exc.message}, status_code=exc.status)
 
     @app.middleware("http")
-    async def access_log(request: Request, call_next):  # noqa: ANN001, ANN202 - Starlette's signature
+    async def access_log(request: Request, call_next):
         start = time.perf_counter()
         request.state.faces = None
         try:

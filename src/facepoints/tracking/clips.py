@@ -62,7 +62,7 @@ def make_clip(
         m = path.matrix(t, centre) @ place
         frame = warp_image(image, m, size, border=cv2.BORDER_REFLECT).astype(np.float32)
         frame += rng.normal(0, noise, frame.shape)
-        ok, buf = cv2.imencode(".jpg", np.clip(frame, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+        _, buf = cv2.imencode(".jpg", np.clip(frame, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
         yield cv2.imdecode(buf, cv2.IMREAD_UNCHANGED), transform_points(m, pts)
 
 
