@@ -226,7 +226,25 @@ def test_detectors_choose_their_refinement_passes():
     assert FaceLandmarker(detector="haar").predictor.refine == 1
     assert FaceLandmarker(detector="haar", refine=0).predictor.refine == 0
     if "yunet" in list_detectors():
-        assert FaceLandmarker(detector="yunet").predictor.refine == 0
+        predictor = FaceLandmarker(detector="yunet").predictor
+        assert predictor.refine == 1 and predictor.refine_below == 0.7
+
+
+def test_refinement_only_for_unsure_faces():
+    sample = make_synthetic_sample(2, 160)
+    box = np.concatenate([sample.keypoints.min(0), sample.keypoints.max(0)])
+    boxes = [box, box + [20, 0, 20, 0]]
+    everyone = Predictor(default_model_path(), refine=1, backend="onnx")
+    nobody = Predictor(default_model_path(), refine=1, backend="onnx", refine_below=0.0)
+    first = Predictor(default_model_path(), refine=0, backend="onnx").predict(sample.image, boxes)
+    for a, b in zip(nobody.predict(sample.image, boxes), first):
+        assert np.array_equal(a.points, b.points)  # no face below a zero threshold: one pass only
+    threshold = (first[0].score + first[1].score) / 2  # exactly one face is unsure
+    some = Predictor(default_model_path(), refine=1, backend="onnx", refine_below=threshold).predict(sample.image, boxes)
+    full = everyone.predict(sample.image, boxes)
+    unsure = int(np.argmin([r.score for r in first]))
+    assert np.allclose(some[unsure].points, full[unsure].points, atol=1e-4)
+    assert np.array_equal(some[1 - unsure].points, first[1 - unsure].points)
 
 
 def test_cli_export_int8_and_backend_errors(tmp_path, capsys):

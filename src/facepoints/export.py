@@ -87,7 +87,6 @@ class OnnxRunner:
 def sample_crops(loaded: LoadedModel, samples: list | None = None, faces: int = 6) -> np.ndarray:
     """Model inputs (B, C, H, W) from real faces: ``samples`` (with labels, cropped on their
     landmark boxes), or the bundled photo's face shifted and scaled a little."""
-    from facepoints.datasets.base import Sample
     from facepoints.imageio import load_image
     from facepoints.landmarker import sample_image_path
     from facepoints.predict import Predictor, points_box
@@ -98,10 +97,10 @@ def sample_crops(loaded: LoadedModel, samples: list | None = None, faces: int = 
         x1, y1, x2, y2 = SAMPLE_FACE_BOX
         rng = np.random.default_rng(0)
         boxes = [np.array([x1, y1, x2, y2]) + rng.uniform(-6, 6, 4) for _ in range(faces)]
-        samples = [Sample(image, np.zeros((0, 2)), np.zeros(0, bool), loaded.layout)] * faces
+        images = [image] * faces
     else:
-        boxes = [points_box(s.keypoints) for s in samples]
-    crops = [c for s, b in zip(samples, boxes) for c in predictor._crops(s.image, [b])]
+        boxes, images = [points_box(s.keypoints) for s in samples], [s.image for s in samples]
+    crops = [c for image, b in zip(images, boxes) for c in predictor._crops(image, np.asarray([b]))[0]]
     return predictor._tensor(crops, mirror=False)
 
 

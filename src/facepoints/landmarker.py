@@ -124,8 +124,9 @@ class FaceLandmarker:
     ) -> None:
         self.detector = detector if isinstance(detector, FaceDetector) else get_detector(detector)
         source = model if isinstance(model, LoadedModel) else resolve_model_path(model or "default")
+        below = self.detector.refine_below if refine is None else float("inf")
         refine = self.detector.refine_passes if refine is None else refine
-        self.predictor = Predictor(source, refine=refine, flip=flip, backend=backend, threads=threads)
+        self.predictor = Predictor(source, refine=refine, flip=flip, backend=backend, threads=threads, refine_below=below)
 
     @property
     def layout(self) -> str:

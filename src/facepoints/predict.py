@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from facepoints.checkpoint import LoadedModel, load_model
-from facepoints.datasets.base import Sample
 from facepoints.export import OnnxRunner, onnx_available
 from facepoints.layouts import get_layout
-from facepoints.transforms import crop_face, resize_matrix, warp
+from facepoints.transforms import resize_matrix, square_crop_matrix, transform_points
+from facepoints.transforms.geometry import warp_image
 
 __all__ = ["Predictor", "LandmarkResult", "points_box", "BACKENDS"]
 
@@ -54,10 +54,12 @@ class Predictor:
         device: str = "cpu",
         backend: str = "auto",
         threads: int | None = None,
+        refine_below: float = float("inf"),
     ) -> None:
         """``backend``: ``torch``, ``onnx`` (the checkpoint's ``.onnx`` sibling through onnxruntime),
         ``int8`` (its ``.int8.onnx`` sibling, quantized) or ``auto`` (the fastest there: int8, then
-        onnx, then torch)."""
+        onnx, then torch). ``refine`` passes go only to faces whose mean point confidence after
+        the first pass is below ``refine_below`` (default: every face)."""
         self.loaded = model if isinstance(model, LoadedModel) else load_model(model, device)
         self.model = self.loaded.model.eval()
         self.runner = None
@@ -78,23 +80,27 @@ class Predictor:
         self.spec = self.loaded.input
         self.layout = get_layout(self.loaded.layout)
         self.refine = refine if self.spec.crop == "face" else 0
+        self.refine_below = refine_below
         self.flip = flip
         self.device = device
         self.can_flip = self.layout.flip_perm is not None
         if flip:
             self.layout.require_flip()
 
-    def _crops(self, image: np.ndarray, boxes: np.ndarray) -> list[Sample]:
-        blank = Sample(image, np.zeros((self.layout.num_points, 2)), np.zeros(self.layout.num_points, bool), self.layout.name)
+    def _crops(self, image: np.ndarray, boxes: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Model-sized crops of ``image`` (one per box, or the whole image for full-image models)
+        and the 3x3 matrices that made them (image -> crop)."""
         h, w = self.spec.size
         if self.spec.crop != "face":
-            return [warp(blank, resize_matrix((image.shape[1], image.shape[0]), (w, h)), (w, h))]
-        return [crop_face(blank, box, h, self.spec.margin) for box in boxes]
+            matrices = [resize_matrix((image.shape[1], image.shape[0]), (w, h))]
+        else:
+            matrices = [square_crop_matrix(box, h, self.spec.margin) for box in boxes]
+        return [warp_image(image, m, (w, h)) for m in matrices], matrices
 
-    def _tensor(self, crops: list[Sample], mirror: bool) -> np.ndarray:
+    def _tensor(self, crops: list[np.ndarray], mirror: bool) -> np.ndarray:
         images = []
         for c in crops:
-            img = c.image[:, ::-1] if mirror else c.image
+            img = c[:, ::-1] if mirror else c
             if self.spec.grey:  # the same conversion as training's Normalize
                 img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)[None].astype(np.float32)
             else:
@@ -103,7 +109,7 @@ class Predictor:
         return np.ascontiguousarray(np.stack(images), dtype=np.float32)
 
     @torch.no_grad()
-    def _run(self, crops: list[Sample], flip: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _run(self, crops: list[np.ndarray], flip: bool) -> tuple[np.ndarray, np.ndarray]:
         """Model output for the crops, in crop pixels: points (B, N, 2), confidences (B, N)."""
         forward = getattr(self.model, "forward_with_confidence", None)
 
@@ -129,6 +135,20 @@ class Predictor:
             mp[..., 0] = width - 1 - mp[..., 0]
             pts, conf = (pts + mp) / 2, (conf + mc[:, perm]) / 2
         return pts, conf
+
+    def _pass(self, images: list[np.ndarray], owner: np.ndarray, boxes: np.ndarray, flip: bool) -> tuple[np.ndarray, np.ndarray]:
+        """One model pass over faces (``boxes[k]`` in ``images[owner[k]]``): points in image pixels and confidences."""
+        crops, matrices = [], []
+        for k in np.unique(owner):
+            c, m = self._crops(images[k], boxes[owner == k])
+            crops += c
+            matrices += m
+        order = np.concatenate([np.flatnonzero(owner == k) for k in np.unique(owner)])
+        pts, conf = self._run(crops, flip)
+        back = np.stack([transform_points(np.linalg.inv(m), p) for m, p in zip(matrices, pts)])
+        points, confidence = np.empty_like(back), np.empty_like(conf)
+        points[order], confidence[order] = back, conf
+        return points, confidence
 
     def predict(
         self, image: np.ndarray, boxes: np.ndarray | list | None = None, refine: int | None = None, flip: bool | None = None
@@ -163,12 +183,14 @@ class Predictor:
         if len(used) == 0:
             return [[] for _ in images]
         passes = self.refine if refine is None or self.spec.crop != "face" else refine
-        for stage in range(1 + passes):
-            crops = [c for i, image in enumerate(images) for c in self._crops(image, used[owner == i])]
-            pts, conf = self._run(crops, self.flip if flip is None else flip)
-            points = np.stack([c.to_original(p) for c, p in zip(crops, pts)])
-            if stage < passes:
-                used = np.stack([points_box(p) for p in points])
+        flip = self.flip if flip is None else flip
+        points, conf = self._pass(images, owner, used, flip)
+        active = np.flatnonzero(conf.mean(axis=1) < self.refine_below)  # the faces the model is unsure of
+        for _ in range(passes):
+            if len(active) == 0:
+                break
+            used[active] = np.stack([points_box(p) for p in points[active]])
+            points[active], conf[active] = self._pass(images, owner[active], used[active], flip)
         results: list[list[LandmarkResult]] = [[] for _ in images]
         for i, p, c, b in zip(owner, points, conf, used):
             results[i].append(LandmarkResult(p.astype(np.float32), c.astype(np.float32), float(c.mean()), b.astype(np.float32)))

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--flip", action="store_true", help="average with a mirrored pass (slower, a little more accurate)")
     p.add_argument("--backend", default="auto", choices=BACKENDS, help="landmark inference (default auto: the fastest there, int8 ONNX)")
     p.add_argument("--threads", type=int, help="CPU threads for the landmark model (default: all cores)")
-    p.add_argument("--refine", type=int, help="extra landmark passes re-cropped on the previous points (default: the detector's, 0 for yunet)")
+    p.add_argument("--refine", type=int, help="extra landmark passes re-cropped on the previous points, for every face (default: the detector's; yunet: 1 for unsure faces only)")
     p.add_argument("--batch", type=int, default=8, help="folders: images whose faces share one model batch")
     p.add_argument("--pose", action="store_true", help="add head pose (yaw, pitch, roll) to each face")
     p.add_argument("--eyes", action="store_true", help="add eye and mouth state (EAR, MAR) to each face")

@@ -63,6 +63,8 @@ class FaceDetector:
     #: landmark passes after the first that this detector's boxes need by default (each
     #: re-crops around the previous pass's points; see docs/default-model.md)
     refine_passes = 1
+    #: ... given only to faces whose mean landmark confidence is below this
+    refine_below = float("inf")
 
     def __init__(self, score_threshold: float | None = None) -> None:
         if score_threshold is not None:
