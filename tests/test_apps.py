@@ -13,7 +13,7 @@ import facepoints
 from facepoints.apps import align_faces, filter_faces
 from facepoints.apps.align import align_face, fit_similarity, get_template
 from facepoints.apps.expression import expression, level_face
-from facepoints.apps.eyes import EAR_THRESHOLD, eye_aspect_ratio, eye_state, mouth_aspect_ratio
+from facepoints.apps.eyes import EAR_THRESHOLD, LEFT_EYE, RIGHT_EYE, eye_aspect_ratio, eye_state, mouth_aspect_ratio
 from facepoints.apps.face3d import EYE_CORNER_MM, derive_reference, face3d_reference
 from facepoints.apps.filters import anonymize, apply_overlay, face_hull
 from facepoints.apps.overlays import Overlay, get_overlay, list_overlays, load_overlay, parse_position
@@ -171,6 +171,41 @@ def test_labelled_states_of_real_faces(name, eyes_closed, mouth_open):
     state = eye_state(np.array([[float(v) for v in line.split()] for line in text.strip().splitlines()]))
     assert (state.eyes_open < 0.5) == eyes_closed
     assert state.mouth_open == mouth_open
+
+
+@needs_shared
+def test_classifier_finds_closed_eyes_the_landmarks_miss():
+    """AFW through the whole pipeline: every face with a labelled closed eye (EAR < 0.12) and
+    60 faces with both eyes labelled open (EAR > 0.2)."""
+    from facepoints.datasets import open_dataset
+
+    ds = open_dataset(str(DATA / "300w" / "afw"))
+    labels = np.stack([eye_aspect_ratio(ds.keypoints, eye) for eye in (RIGHT_EYE, LEFT_EYE)], axis=1)
+    closed_faces = np.flatnonzero((labels < 0.12).any(axis=1))
+    open_faces = np.flatnonzero((labels > 0.2).all(axis=1))[:60]
+    found = {"classifier": 0, "ear": 0}
+    kept = 0
+    for i in np.concatenate([closed_faces, open_faces]):
+        sample = ds[int(i)]
+        face = min(facepoints.detect(sample.image, eyes=True), key=lambda f: np.linalg.norm(f.points.mean(0) - sample.keypoints.mean(0)))
+        closed = np.array([face.eyes.closed_right, face.eyes.closed_left]) > 0.5
+        ears = np.array([face.eyes.ear_right, face.eyes.ear_left]) < EAR_THRESHOLD
+        if i in closed_faces:
+            found["classifier"] += int((closed & (labels[i] < 0.12)).sum())
+            found["ear"] += int((ears & (labels[i] < 0.12)).sum())
+        else:
+            kept += int((~closed).sum())
+    total = int((labels[closed_faces] < 0.12).sum())
+    assert found["classifier"] >= 2 * found["ear"] and found["classifier"] >= 0.4 * total
+    assert kept >= 0.95 * 2 * len(open_faces)
+
+
+@needs_shared
+@pytest.mark.parametrize("name", ["4801259916_1", "56054945_1"])
+def test_open_eyes_and_open_mouth_on_real_faces(name):
+    image = facepoints.load_image(DATA / "300w" / "afw" / f"{name}.jpg")
+    face = max(facepoints.detect(image, eyes=True), key=lambda f: f.box[2] - f.box[0])
+    assert face.eyes.eyes_open > 0.5 and face.eyes.mouth_open
 
 
 def test_open_eyes_on_the_bundled_photo():
@@ -360,3 +395,47 @@ def test_cli_filter_align_and_detect_measures(tmp_path, capsys):
     face = json.loads((tmp_path / "astronaut.landmarks.json").read_text())["faces"][0]
     assert {"pose", "eyes", "expression"} <= set(face) and set(face["pose"]) >= {"yaw", "pitch", "roll"}
     capsys.readouterr()
+
+
+# ----------------------------------------------------------------------------- eye-state classifier
+
+
+def test_eye_crops_centre_each_eye_and_mirror_the_left_one():
+    from facepoints.apps.eye_classifier import CROP, eye_crops
+
+    points = posed(0, 0, 10)
+    centres, corners = np.zeros((480, 640), np.uint8), np.zeros((480, 640), np.uint8)
+    for eye, outer in ((range(36, 42), 36), (range(42, 48), 45)):
+        cv2.circle(centres, tuple(int(v) for v in np.round(points[list(eye)].mean(axis=0))), 3, 255, -1)
+        cv2.circle(corners, tuple(int(v) for v in np.round(points[outer])), 3, 255, -1)
+    for crop in eye_crops(centres, points):  # each eye's centre in the middle of its crop
+        ys, xs = np.nonzero(crop > 128)
+        assert abs(xs.mean() - (CROP - 1) / 2) < 2 and abs(ys.mean() - (CROP - 1) / 2) < 2
+    for crop in eye_crops(corners, points):  # the outer corner on the crop's left, for both eyes
+        ys, xs = np.nonzero(crop > 128)
+        assert xs.mean() < CROP / 3 and abs(ys.mean() - (CROP - 1) / 2) < 3
+
+
+def test_eye_classifier_on_the_bundled_photo():
+    (face,) = facepoints.detect(sample_image_path(), eyes=True)
+    assert face.eyes.closed_right is not None and face.eyes.eyes_open > 0.5
+    assert face.eyes.to_dict()["eye_method"] == "classifier"
+    assert eye_state(face.points).to_dict()["eye_method"] == "ear"
+
+
+def test_eye_state_training_runs_and_needs_both_classes():
+    from facepoints.datasets import open_dataset
+    from facepoints.training.eye_state import train_eye_state
+
+    ds = open_dataset("synthetic:10@4")
+    kp = ds.keypoints
+    for i in range(len(kp)):
+        for eye in (range(36, 42), range(42, 48)):
+            p = list(eye)
+            mid = (kp[i, p[0], 1] + kp[i, p[3], 1]) / 2
+            half = 0 if i < 3 else 0.35 * abs(kp[i, p[3], 0] - kp[i, p[0], 0])
+            kp[i, p[1:3], 1], kp[i, p[4:6], 1] = mid - half, mid + half
+    net = train_eye_state([ds], epochs=1, open_per_epoch=8, progress=False)
+    assert not net.training
+    with pytest.raises(ValueError, match="closed"):
+        train_eye_state([open_dataset("synthetic:4@5")], epochs=1, progress=False)

@@ -86,14 +86,14 @@ class Face:
                 out[name] = value.to_dict()
         return out
 
-    def measure(self, image_size: tuple[int, int], pose: bool = False, eyes: bool = False, expression: bool = False) -> Face:
-        """Fill in head pose, eye state and expression (68-point faces); ``image_size`` is (width, height)."""
+    def measure(self, image: np.ndarray, pose: bool = False, eyes: bool = False, expression: bool = False) -> Face:
+        """Fill in head pose, eye state and expression (68-point faces) of this face in ``image`` (RGB)."""
         if (pose or eyes or expression) and self.layout != "ibug68":
             raise ValueError(f"pose, eye state and expression need the ibug68 layout, not {self.layout!r}")
         if pose:
-            self.pose = head_pose(self.points, image_size)
+            self.pose = head_pose(self.points, (image.shape[1], image.shape[0]))
         if eyes:
-            self.eyes = eye_state(self.points)
+            self.eyes = eye_state(self.points, image)
         if expression:
             self.expression = expression_of(self.points)
         return self
@@ -150,9 +150,8 @@ class FaceLandmarker:
         results = self.predictor.predict_batch(images, boxes)
         out = []
         for image, f, res in zip(images, found, results):
-            size = (image.shape[1], image.shape[0])
             out.append([
-                Face(box, float(score), r.points, r.confidence, r.score, self.layout).measure(size, pose, eyes, expression)
+                Face(box, float(score), r.points, r.confidence, r.score, self.layout).measure(image, pose, eyes, expression)
                 for box, score, r in zip(f.boxes, f.scores, res)
             ])  # fmt: skip
         return out

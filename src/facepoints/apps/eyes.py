@@ -13,6 +13,12 @@ them; ``eyes_open`` reports a probability that is 0.5 at the threshold (a logist
 
 MAR: the same idea for the inner lip contour (60-67): the mean of the three vertical gaps
 over the inner mouth width; 0 for closed lips, above ``MAR_THRESHOLD`` for an open mouth.
+
+Given the image as well, :func:`eye_state` also asks the eye-state classifier
+(:mod:`facepoints.apps.eye_classifier`), which looks at the eye's pixels: landmark models
+rarely close the eyelids they draw, so the EAR of predicted points misses most closed eyes.
+The open probabilities then come from the classifier (open when P(closed) < 0.5); the EARs
+are still reported.
 """
 
 from __future__ import annotations
@@ -61,6 +67,17 @@ class EyeState:
     ear_right: float  # subject's right eye (image left for a face looking at the camera)
     ear_left: float
     mar: float
+    closed_right: float | None = None  # P(closed) from the eye-state classifier, when it ran
+    closed_left: float | None = None
+
+    @property
+    def right_open(self) -> float:
+        """Probability that the subject's right eye is open."""
+        return 1 - self.closed_right if self.closed_right is not None else _open_probability(self.ear_right)
+
+    @property
+    def left_open(self) -> float:
+        return 1 - self.closed_left if self.closed_left is not None else _open_probability(self.ear_left)
 
     @property
     def ear(self) -> float:
@@ -69,7 +86,10 @@ class EyeState:
 
     @property
     def eyes_open(self) -> float:
-        """Probability that the eyes are open (0.5 at ``EAR_THRESHOLD``)."""
+        """Probability that the eyes are open: the classifier's mean over both eyes, or without
+        it a logistic of the mean EAR (0.5 at ``EAR_THRESHOLD``)."""
+        if self.closed_right is not None and self.closed_left is not None:
+            return 1 - (self.closed_right + self.closed_left) / 2
         return _open_probability(self.ear)
 
     @property
@@ -82,17 +102,24 @@ class EyeState:
             "ear_right": round(self.ear_right, 4),
             "ear_left": round(self.ear_left, 4),
             "ear": round(self.ear, 4),
-            "right_open": round(_open_probability(self.ear_right), 4),
-            "left_open": round(_open_probability(self.ear_left), 4),
+            "right_open": round(self.right_open, 4),
+            "left_open": round(self.left_open, 4),
             "eyes_open": round(self.eyes_open, 4),
+            "eye_method": "classifier" if self.closed_right is not None else "ear",
             "mar": round(self.mar, 4),
             "mouth_open": self.mouth_open,
         }
 
 
-def eye_state(points: np.ndarray) -> EyeState:
-    """Eye and mouth state of one face from its 68 points."""
+def eye_state(points: np.ndarray, image: np.ndarray | None = None) -> EyeState:
+    """Eye and mouth state of one face from its 68 points, and from the eye-state classifier
+    when the (RGB) ``image`` is given."""
     pts = np.asarray(points, dtype=np.float64)
     if pts.shape != (68, 2):
         raise ValueError(f"eye state needs the 68 iBUG points, got an array of shape {pts.shape}")
-    return EyeState(float(eye_aspect_ratio(pts, RIGHT_EYE)), float(eye_aspect_ratio(pts, LEFT_EYE)), float(mouth_aspect_ratio(pts)))
+    state = EyeState(float(eye_aspect_ratio(pts, RIGHT_EYE)), float(eye_aspect_ratio(pts, LEFT_EYE)), float(mouth_aspect_ratio(pts)))
+    if image is not None:
+        from facepoints.apps.eye_classifier import closed_probabilities  # loads torch weights on first use
+
+        state.closed_right, state.closed_left = closed_probabilities(image, pts)
+    return state

@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--beta", type=float, default=DEFAULT_BETA, help="One-Euro speed coefficient (higher: less lag)")
     p.add_argument("--detect-every", type=int, default=10, metavar="N", help="run the face detector every N frames")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--eyes", action="store_true", help="add eye and mouth state per face (blinks)")
     p.add_argument("--no-draw", action="store_true", help="write the frames without points and boxes")
     p.add_argument("--no-window", action="store_true", help="camera: no live window even where a display exists")
     add_landmarker_args(p, out=False)
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     out_video = args.out or f"facepoints-out/{stem}.landmarks.mp4"
     out_json = args.json or f"facepoints-out/{stem}.landmarks.jsonl"
     tracker = Tracker(
-        landmarker_from(args), args.detect_every, args.smooth, args.min_cutoff, args.beta
+        landmarker_from(args), args.detect_every, args.smooth, args.min_cutoff, args.beta, eyes=args.eyes
     )
     summary = process_video(
         source, tracker, out_video, out_json, overlay=args.filter, draw=not args.no_draw,

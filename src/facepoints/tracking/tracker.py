@@ -65,6 +65,7 @@ class Tracker:
         match_iou: float = 0.3,
         pose: bool = True,
         flip: bool = True,
+        eyes: bool = False,
     ) -> None:
         """``flip`` averages each tracking pass with a mirrored one: twice the model time
         (about 1.5 ms per face) for a third less jitter before smoothing."""
@@ -77,6 +78,7 @@ class Tracker:
         self.min_cutoff, self.beta = min_cutoff, beta
         self.min_score, self.match_iou, self.pose = min_score, match_iou, pose
         self.flip = flip and self.landmarker.predictor.can_flip
+        self.eyes = eyes
         self.reset()
 
     def reset(self) -> None:
@@ -153,12 +155,12 @@ class Tracker:
         self._drop_duplicates()
         self._frame += 1
         faces = []
-        size = (image.shape[1], image.shape[0])
         for t in self.tracks:
             if t.smoother is not None:
                 t.points = t.smoother(t.raw, timestamp).astype(np.float32)
             else:
                 t.points = t.raw
             face = Face(points_box(t.points), t.detector_score, t.points, t.confidence, t.score, self.landmarker.layout, track_id=t.id)
-            faces.append(face.measure(size, pose=self.pose and face.layout == "ibug68"))
+            is68 = face.layout == "ibug68"
+            faces.append(face.measure(image, pose=self.pose and is68, eyes=self.eyes and is68))
         return faces

@@ -1,0 +1,84 @@
+"""Training the eye-state classifier (facepoints.apps.eye_classifier) on 68-point datasets."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from facepoints.apps.eye_classifier import EyeStateNet, eye_crops
+from facepoints.apps.eyes import LEFT_EYE, RIGHT_EYE, eye_aspect_ratio
+from facepoints.datasets import LandmarkDataset
+
+__all__ = ["eye_examples", "train_eye_state", "CLOSED_EAR", "OPEN_EAR"]
+
+CLOSED_EAR, OPEN_EAR = 0.12, 0.2  # labelled EAR below / above: closed / open; between: left out
+
+
+def eye_examples(datasets: list[LandmarkDataset]) -> tuple[list, list]:
+    """(closed, open) lists of (grey image, 68 points, eye index 0 = right / 1 = left)."""
+    closed, opened = [], []
+    for ds in datasets:
+        for i in range(len(ds)):
+            if not ds.masks[i, 36:48].all():
+                continue
+            sample = ds[i]
+            grey = cv2.cvtColor(sample.image, cv2.COLOR_RGB2GRAY)
+            points = sample.keypoints.astype(np.float64)
+            for side, eye in enumerate((RIGHT_EYE, LEFT_EYE)):
+                ear = eye_aspect_ratio(points, eye)
+                if ear < CLOSED_EAR:
+                    closed.append((grey, points, side))
+                elif ear > OPEN_EAR:
+                    opened.append((grey, points, side))
+    return closed, opened
+
+
+def _batch(items: list, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    xs, ys = [], []
+    for (grey, points, side), label in items:
+        crop = eye_crops(grey, points, rng)[side].astype(np.float32)
+        crop = crop * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)  # contrast and brightness
+        if rng.random() < 0.3:
+            crop = cv2.GaussianBlur(crop, (3, 3), rng.uniform(0.3, 1.2))
+        xs.append(np.clip(crop, 0, 255) / 255.0)
+        ys.append(label)
+    return torch.from_numpy(np.array(xs, np.float32)[:, None]), torch.tensor(ys, dtype=torch.float32)
+
+
+def train_eye_state(
+    datasets: list[LandmarkDataset],
+    epochs: int = 30,
+    open_per_epoch: int = 6000,
+    closed_repeats: int = 6,
+    seed: int = 0,
+    progress: bool = True,
+) -> EyeStateNet:
+    """Each epoch: every closed eye ``closed_repeats`` times and ``open_per_epoch`` open eyes
+    drawn afresh, all with random crop jitter; AdamW with a cosine schedule."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    closed, opened = eye_examples(datasets)
+    if not closed or not opened:
+        raise ValueError(f"need both closed and open eyes to train, found {len(closed)} closed and {len(opened)} open")
+    net = EyeStateNet()
+    optimizer = torch.optim.AdamW(net.parameters(), 2e-3, weight_decay=1e-3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, epochs)
+    bar = tqdm(range(epochs), desc=f"eye state ({len(closed)} closed, {len(opened)} open eyes)", disable=not progress)
+    for _ in bar:
+        net.train()
+        chosen = rng.choice(len(opened), min(open_per_epoch, len(opened)), replace=False)
+        items = [(c, 1.0) for c in closed] * closed_repeats + [(opened[j], 0.0) for j in chosen]
+        order = rng.permutation(len(items))
+        total = 0.0
+        for start in range(0, len(order), 128):
+            x, y = _batch([items[j] for j in order[start : start + 128]], rng)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(net(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(x)
+        schedule.step()
+        bar.set_postfix(loss=f"{total / len(order):.4f}")
+    return net.eval()
