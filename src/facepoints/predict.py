@@ -20,7 +20,7 @@ import torch
 from facepoints.checkpoint import LoadedModel, load_model
 from facepoints.export import OnnxRunner, onnx_available
 from facepoints.layouts import get_layout
-from facepoints.transforms import resize_matrix, square_crop_matrix, transform_points
+from facepoints.transforms import resize_matrix, square_crop_matrix
 from facepoints.transforms.geometry import warp_image
 
 __all__ = ["Predictor", "LandmarkResult", "points_box", "BACKENDS"]
@@ -139,16 +139,14 @@ class Predictor:
     def _pass(self, images: list[np.ndarray], owner: np.ndarray, boxes: np.ndarray, flip: bool) -> tuple[np.ndarray, np.ndarray]:
         """One model pass over faces (``boxes[k]`` in ``images[owner[k]]``): points in image pixels and confidences."""
         crops, matrices = [], []
-        for k in np.unique(owner):
-            c, m = self._crops(images[k], boxes[owner == k])
+        for k, box in zip(owner, boxes):
+            c, m = self._crops(images[k], box[None])
             crops += c
             matrices += m
-        order = np.concatenate([np.flatnonzero(owner == k) for k in np.unique(owner)])
         pts, conf = self._run(crops, flip)
-        back = np.stack([transform_points(np.linalg.inv(m), p) for m, p in zip(matrices, pts)])
-        points, confidence = np.empty_like(back), np.empty_like(conf)
-        points[order], confidence[order] = back, conf
-        return points, confidence
+        inverse = np.stack([cv2.invertAffineTransform(m[:2]) for m in matrices])  # (B, 2, 3): crop -> image
+        points = np.einsum("bij,bnj->bni", inverse[:, :, :2], pts) + inverse[:, None, :, 2]
+        return points, conf
 
     def predict(
         self, image: np.ndarray, boxes: np.ndarray | list | None = None, refine: int | None = None, flip: bool | None = None

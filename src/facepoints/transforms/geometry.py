@@ -67,13 +67,15 @@ def hflip_matrix(width: int) -> np.ndarray:
 def _prefilter(image: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For strong downscaling, shrink first with area averaging (no aliasing) and fold
     that shrink into the matrix, so the final bilinear warp samples near 1:1."""
-    scale = float(np.sqrt(abs(np.linalg.det(matrix[:2, :2]))))
+    a, b, c, d = (float(v) for v in (matrix[0, 0], matrix[0, 1], matrix[1, 0], matrix[1, 1]))
+    scale = abs(a * d - b * c) ** 0.5
     if scale >= 0.5:
         return image, matrix
     h, w = image.shape[:2]
     new_w, new_h = max(1, round(w * scale * 1.5)), max(1, round(h * scale * 1.5))
     small = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
-    return small, matrix @ np.linalg.inv(resize_matrix((w, h), (new_w, new_h)))
+    full = np.vstack([matrix[:2], [0, 0, 1]])
+    return small, full @ np.linalg.inv(resize_matrix((w, h), (new_w, new_h)))
 
 
 def warp_image(
@@ -86,11 +88,9 @@ def warp_image(
     """Warp an image by a 2x3 or 3x3 affine ``matrix`` into ``size`` = (width, height),
     area-averaging first when the matrix shrinks a lot."""
     matrix = np.asarray(matrix, dtype=np.float64)
-    if matrix.shape == (2, 3):
-        matrix = np.vstack([matrix, [0, 0, 1]])
     source, m = _prefilter(image, matrix)
     out = cv2.warpAffine(source, m[:2], (int(size[0]), int(size[1])), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=fill)
-    return np.ascontiguousarray(out)
+    return out
 
 
 def warp(
