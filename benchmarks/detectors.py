@@ -21,13 +21,13 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import cv2
-import numpy as np
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 
-from facepoints.datasets import open_dataset
-from facepoints.detection import get_detector, list_detectors
-from facepoints.evaluation import box_iou
-from facepoints.imageio import load_image
+from facepoints.datasets import open_dataset  # noqa: E402
+from facepoints.detection import get_detector, list_detectors  # noqa: E402
+from facepoints.evaluation import box_iou  # noqa: E402
+from facepoints.imageio import load_image  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 TEST_SETS = {"udacity-68 test": "data/udacity-68/test", "300w afw": "data/300w/afw"}

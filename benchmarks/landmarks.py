@@ -32,14 +32,14 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np
-import torch
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
-from facepoints.datasets import open_dataset
-from facepoints.evaluation import box_iou
-from facepoints.landmarker import FaceLandmarker
-from facepoints.layouts import ibug68_mean_shape
-from facepoints.metrics import auc, failure_rate, nme
+from facepoints.datasets import open_dataset  # noqa: E402
+from facepoints.evaluation import box_iou  # noqa: E402
+from facepoints.landmarker import FaceLandmarker  # noqa: E402
+from facepoints.layouts import ibug68_mean_shape  # noqa: E402
+from facepoints.metrics import auc, failure_rate, nme  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"

@@ -57,7 +57,7 @@ def export_onnx(loaded: LoadedModel, path: str | os.PathLike, dynamic_batch: boo
 def onnx_available() -> bool:
     """Whether onnxruntime can be imported here."""
     try:
-        import onnxruntime
+        import onnxruntime  # noqa: F401
     except ImportError:
         return False
     return True

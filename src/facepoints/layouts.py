@@ -176,7 +176,7 @@ def _ibug68() -> Layout:
         names[i] = "left_" + names[perm[i]].removeprefix("right_")  # left_brow_0 (26) mirrors right_brow_0 (17)
     for i in range(42, 48):
         names[i] = "left_" + names[perm[i]].removeprefix("right_")  # left_eye_0 (45) mirrors right_eye_0 (36)
-    r = lambda a, b: tuple(range(a, b))
+    r = lambda a, b: tuple(range(a, b))  # noqa: E731
     contours = (r(0, 17), r(17, 22), r(22, 27), r(27, 31), r(31, 36), r(36, 42), r(42, 48), r(48, 60), r(60, 68))
     return Layout(
         name="ibug68",
@@ -254,7 +254,7 @@ NOSETIP = register_layout(
 
 
 def _imm73() -> Layout:
-    r = lambda a, b: tuple(range(a, b))
+    r = lambda a, b: tuple(range(a, b))  # noqa: E731
     parts = [  # (group, first, stop, closed) in file order, paths 0..11 of the IMM frontal .asf files
         ("right_brow", 0, 8, True),
         ("left_brow", 8, 16, True),
@@ -270,7 +270,7 @@ def _imm73() -> Layout:
         ("jaw", 62, 73, False),
     ]
     names = [f"{g}_{i - a}" if b - a > 1 else g for g, a, b, _ in parts for i in range(a, b)]
-    mirror8 = lambda a: [a + (8 - i) % 8 for i in range(8)]
+    mirror8 = lambda a: [a + (8 - i) % 8 for i in range(8)]  # noqa: E731  (0 <-> 0, 1 <-> 7, ...)
     perm = [8 + p for p in mirror8(0)] + mirror8(0) + [24 + p for p in mirror8(0)] + [16 + p for p in mirror8(0)]
     perm += [33, 32] + list(range(44, 33, -1)) + [45]
     perm += [52, 51, 50, 49, 48, 47, 46, 55, 54, 53]  # outer lip: 49 (top) and 54 (bottom) stay

@@ -1,6 +1,6 @@
 """Face detection: one interface, detectors by name. A new detector is one module plus one import here."""
 
-from facepoints.detection import haar, yunet
+from facepoints.detection import haar, yunet  # noqa: F401
 from facepoints.detection.base import (
     DEFAULT_ORDER,
     BoxCalibration,

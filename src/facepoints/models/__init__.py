@@ -1,6 +1,6 @@
 """Landmark models: one module per family, each registering its factories here on import."""
 
-from facepoints.models import alexnet_fkp, baselines, cs194, fpnet, kaggle_cnn, naimishnet, resnet
+from facepoints.models import alexnet_fkp, baselines, cs194, fpnet, kaggle_cnn, naimishnet, resnet  # noqa: F401
 from facepoints.models.registry import (
     KeypointModel,
     ModelInfo,
