@@ -132,8 +132,7 @@ def main() -> None:
         frames_done += len(clip)
         print(f"clip {k + 1}/{len(picks)}: {Path(ds.paths[int(i)]).name}", file=sys.stderr)
 
-    raw_jitter, raw_error = np.mean([r[0] for r in results["detector + landmarks every frame (raw)"]]), None
-    raw_error = np.mean([r[1] for r in results["detector + landmarks every frame (raw)"]])
+    raw_jitter, raw_error = np.mean([r[:2] for r in results["detector + landmarks every frame (raw)"]], axis=0)
     print(f"\n{len(picks)} clips x {args.frames} frames of 640x480 from {args.data}; {args.threads} threads\n")
     print("| method | jitter % | error (NME) % | found % | jitter vs raw | error vs raw | fps |")
     print("|---|---|---|---|---|---|---|")

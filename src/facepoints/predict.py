@@ -83,9 +83,13 @@ class Predictor:
         self.refine_below = refine_below
         self.flip = flip
         self.device = device
-        self.can_flip = self.layout.flip_perm is not None
         if flip:
             self.layout.require_flip()
+
+    @property
+    def can_flip(self) -> bool:
+        """Whether the layout has a flip permutation (needed for a mirrored pass)."""
+        return self.layout.flip_perm is not None
 
     def _crops(self, image: np.ndarray, boxes: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Model-sized crops of ``image`` (one per box, or the whole image for full-image models)

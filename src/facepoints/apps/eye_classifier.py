@@ -66,12 +66,14 @@ def eye_matrix(points: np.ndarray, eye: tuple[int, ...], mirror: bool, jitter: n
     return m
 
 
-def eye_crops(grey: np.ndarray, points: np.ndarray, jitter: np.random.Generator | None = None) -> np.ndarray:
-    """The two eye crops (2, 48, 48) uint8 of a face: subject's right eye, then left (mirrored)."""
-    return np.stack([
-        cv2.warpAffine(grey, eye_matrix(points, eye, mirror, jitter), (CROP, CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+def eye_crops(image: np.ndarray, points: np.ndarray, jitter: np.random.Generator | None = None) -> np.ndarray:
+    """The two grey eye crops (2, 48, 48) uint8 of a face in a grey or RGB image: subject's right
+    eye, then left (mirrored). Only the crops are converted to grey, never the whole image."""
+    crops = [
+        cv2.warpAffine(image, eye_matrix(points, eye, mirror, jitter), (CROP, CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         for eye, mirror in ((RIGHT, False), (LEFT, True))
-    ])  # fmt: skip
+    ]  # fmt: skip
+    return np.stack([cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) if c.ndim == 3 else c for c in crops])
 
 
 @cache
@@ -86,7 +88,6 @@ def bundled_eye_model() -> EyeStateNet:
 @torch.no_grad()
 def closed_probabilities(image: np.ndarray, points: np.ndarray, model: EyeStateNet | None = None) -> tuple[float, float]:
     """P(closed) of the subject's right and left eye of a face in an RGB image."""
-    grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-    crops = torch.from_numpy(eye_crops(grey, points).astype(np.float32)[:, None] / 255.0)
+    crops = torch.from_numpy(eye_crops(np.ascontiguousarray(image), points).astype(np.float32)[:, None] / 255.0)
     p = torch.sigmoid((model or bundled_eye_model())(crops)).numpy()
     return float(p[0]), float(p[1])

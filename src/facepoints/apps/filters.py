@@ -10,7 +10,8 @@ forehead, with a soft edge.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 import cv2
 import numpy as np
@@ -19,7 +20,7 @@ from facepoints.apps.align import fit_similarity
 from facepoints.apps.overlays import Overlay, get_overlay
 from facepoints.transforms.geometry import warp_image
 
-__all__ = ["apply_overlay", "anonymize", "face_hull", "apply_filter", "ANONYMIZERS"]
+__all__ = ["apply_overlay", "anonymize", "face_hull", "apply_filter", "make_filter", "ANONYMIZERS"]
 
 ANONYMIZERS = ("blur", "pixelate")
 
@@ -91,9 +92,15 @@ def anonymize(image: np.ndarray, faces_points: Sequence[np.ndarray], method: str
     return out
 
 
-def apply_filter(image: np.ndarray, faces_points: Sequence[np.ndarray], name: str, anchors: str | dict | None = None) -> np.ndarray:
-    """One entry point for the CLI and the service: an anonymizer name, a built-in overlay
-    name or an RGBA PNG path (with ``anchors``)."""
+def make_filter(name: str, anchors: str | dict | None = None) -> Callable[[np.ndarray, Sequence[np.ndarray]], np.ndarray]:
+    """A filter by name, ready to apply many times (``f(image, faces_points) -> image``): an
+    anonymizer name, a built-in overlay name or an RGBA PNG path (with ``anchors``), read once."""
     if name in ANONYMIZERS:
-        return anonymize(image, faces_points, name)
-    return apply_overlay(image, faces_points, get_overlay(name, anchors))
+        return partial(anonymize, method=name)
+    overlay = get_overlay(name, anchors)
+    return lambda image, faces_points: apply_overlay(image, faces_points, overlay)
+
+
+def apply_filter(image: np.ndarray, faces_points: Sequence[np.ndarray], name: str, anchors: str | dict | None = None) -> np.ndarray:
+    """Apply filter ``name`` once (see :func:`make_filter`)."""
+    return make_filter(name, anchors)(image, faces_points)

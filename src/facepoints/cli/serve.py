@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
+from dataclasses import asdict
 
 from facepoints.serving.app import ServiceConfig
 
@@ -30,23 +32,15 @@ def app_from_env():
     from facepoints.serving.app import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")  # worker processes start with no logging set up
-    fields = dict(item.split("=", 1) for item in os.environ.get(ENV, "").split(";") if "=" in item)
-    config = ServiceConfig(
-        model=fields.get("model") or None,
-        max_bytes=int(fields.get("max_bytes", ServiceConfig.max_bytes)),
-        max_pixels=int(fields.get("max_pixels", ServiceConfig.max_pixels)),
-        timeout=float(fields.get("timeout", ServiceConfig.timeout)),
-        concurrency=int(fields.get("concurrency", ServiceConfig.concurrency)),
-    )
-    return create_app(config)
+    return create_app(ServiceConfig(**json.loads(os.environ.get(ENV, "{}"))))
 
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    os.environ[ENV] = ";".join(
-        f"{k}={v}" for k, v in {"model": args.model or "", "max_bytes": args.max_bytes, "max_pixels": args.max_pixels,
-                                "timeout": args.timeout, "concurrency": args.concurrency}.items()
-    )  # fmt: skip
+    config = ServiceConfig(
+        model=args.model, max_bytes=args.max_bytes, max_pixels=args.max_pixels, timeout=args.timeout, concurrency=args.concurrency
+    )
+    os.environ[ENV] = json.dumps(asdict(config))
     uvicorn.run("facepoints.cli.serve:app_from_env", factory=True, host=args.host, port=args.port, workers=args.workers, access_log=False)
     return 0

@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
+
+from facepoints.apps.align import fit_similarity
 
 __all__ = ["OneEuroFilter", "LandmarkSmoother", "DEFAULT_MIN_CUTOFF", "DEFAULT_BETA"]
 
@@ -90,21 +93,11 @@ class LandmarkSmoother:
         if self._reference is None:  # the first frame's shape, centred and of unit size, is the reference
             centred = pts - pts.mean(axis=0)
             self._reference = centred / np.sqrt((centred**2).sum(axis=1).mean())
-        a, b, tx, ty = _fit(self._reference, pts)
-        size = float(np.hypot(a, b))
-        inverse = np.linalg.inv(np.array([[a, -b, tx], [b, a, ty], [0, 0, 1]]))
-        shape = pts @ inverse[:2, :2].T + inverse[:2, 2]
-        a, b, tx, ty = self.motion(np.array([a, b, tx, ty]), t, scale=size)
+        matrix = fit_similarity(self._reference, pts)  # reference -> image
+        (a, _, tx), (b, _, ty) = matrix
+        inverse = cv2.invertAffineTransform(matrix)
+        shape = pts @ inverse[:, :2].T + inverse[:, 2]
+        a, b, tx, ty = self.motion(np.array([a, b, tx, ty]), t, scale=float(np.hypot(a, b)))
         shape = self.shape(shape, t)
         return shape @ np.array([[a, -b], [b, a]]).T + (tx, ty)
 
-
-def _fit(src: np.ndarray, dst: np.ndarray) -> tuple[float, float, float, float]:
-    """Least-squares similarity ``dst ~ [[a, -b], [b, a]] src + t``."""
-    ms, md = src.mean(axis=0), dst.mean(axis=0)
-    s, d = src - ms, dst - md
-    norm = (s**2).sum()
-    a = (s * d).sum() / norm
-    b = (s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum() / norm
-    tx, ty = md - np.array([[a, -b], [b, a]]) @ ms
-    return float(a), float(b), float(tx), float(ty)

@@ -12,33 +12,22 @@ not leave points floating.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from facepoints.evaluation import box_iou
 from facepoints.landmarker import Face, FaceLandmarker
 from facepoints.predict import LandmarkResult, points_box
 from facepoints.tracking.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF, LandmarkSmoother
 
-__all__ = ["Tracker", "box_iou"]
+__all__ = ["Tracker"]
 
 SMOOTHERS = ("one-euro", "none")
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix (len(a), len(b)) of boxes (x1, y1, x2, y2)."""
-    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])
-    return inter / np.maximum(area(a)[:, None] + area(b)[None, :] - inter, 1e-9)
-
-
-@dataclass
+@dataclass(eq=False)
 class _Track:
     id: int
     raw: np.ndarray  # the last unsmoothed points
@@ -48,7 +37,6 @@ class _Track:
     detector_score: float
     smoother: LandmarkSmoother | None
     misses: int = 0  # detection frames in a row without a matching detection
-    hits: int = field(default=1)
 
 
 class Tracker:
@@ -111,17 +99,16 @@ class Tracker:
                 if iou[i, j] >= self.match_iou:
                     t, (r, s) = self.tracks[i], results[j]
                     t.raw, t.confidence, t.score, t.detector_score, t.misses = r.points, r.confidence, r.score, s, 0
-                    t.hits += 1
                     matched_tracks.add(i)
                     matched_dets.add(j)
-        survivors = []
+        survivors, unmatched = [], []
         for i, t in enumerate(self.tracks):
             if i in matched_tracks:
                 survivors.append(t)
             elif t.misses < 1:  # missed once: follow it by its landmarks this time
                 t.misses += 1
                 survivors.append(t)
-        unmatched = [t for i, t in enumerate(self.tracks) if i not in matched_tracks and t in survivors]
+                unmatched.append(t)
         if unmatched:
             self._follow(image, unmatched)
         self.tracks = [t for t in survivors if t.score >= self.min_score]
@@ -132,7 +119,6 @@ class Tracker:
         boxes = np.stack([points_box(t.raw) for t in tracks])
         for t, r in zip(tracks, self.landmarker.predictor.predict(image, boxes, refine=0, flip=self.flip)):
             t.raw, t.confidence, t.score = r.points, r.confidence, r.score
-            t.hits += 1
 
     def _drop_duplicates(self) -> None:
         """Two tracks on one face (after a detector double hit): keep the older one."""

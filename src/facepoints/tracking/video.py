@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from facepoints.apps.filters import apply_filter
+from facepoints.apps.filters import make_filter
 from facepoints.imageio import ImageReadError
 from facepoints.landmarker import Face, draw_faces
 from facepoints.tracking.tracker import Tracker
@@ -94,6 +94,7 @@ def process_video(
     max_frames: int | None = None,
 ) -> VideoSummary:
     """Track faces through a video file (or camera index) and write what was asked for."""
+    apply = make_filter(overlay) if overlay else None  # resolved (a PNG read) once, before any output exists
     camera = isinstance(source, int)
     cap = open_capture(source)
     fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
@@ -131,7 +132,7 @@ def process_video(
             if lines is not None:
                 lines.write(json.dumps(_frame_record(summary.frames, timestamp, faces)) + "\n")
             if writer is not None or window.enabled:
-                shown = apply_filter(rgb, [f.points for f in faces], overlay) if overlay and faces else rgb
+                shown = apply(rgb, [f.points for f in faces]) if apply and faces else rgb
                 shown = draw_faces(shown, faces) if draw else shown
                 if writer is not None:
                     writer.write(cv2.cvtColor(shown, cv2.COLOR_RGB2BGR))
