@@ -5,6 +5,7 @@ Run by hand from the repository root (needs ../shared; the peers are optional):
 
     python benchmarks/landmarks.py                      # facepoints + mean shape only
     python benchmarks/landmarks.py --peers /work/peers  # also dlib and MediaPipe (see benchmarks/peers/README.md)
+    python benchmarks/landmarks.py --model default fast # both bundled facepoints models
 
 Two protocols per set:
 
@@ -97,11 +98,11 @@ def model_alone_ms(predictor, repeats: int = 200) -> float:
     return 1000 * float(np.median(times[repeats // 5 :]))
 
 
-def run_facepoints(samples, gts, flip: bool) -> dict[str, tuple[list, float]]:
+def run_facepoints(samples, gts, flip: bool, model: str) -> dict[str, tuple[list, float]]:
     torch.set_num_threads(1)
-    landmarker = FaceLandmarker(flip=flip, threads=1)
+    landmarker = FaceLandmarker(model=model, flip=flip, threads=1)
     predictor = landmarker.predictor
-    print(f"facepoints backend: {predictor.backend}; model alone: {model_alone_ms(predictor):.2f} ms per face (1 thread)")
+    print(f"facepoints {model}: backend {predictor.backend}; model alone: {model_alone_ms(predictor):.2f} ms per face (1 thread)")
     gt_preds, times = [], []
     for sample, gt in zip(samples, gts):
         t0 = time.perf_counter()
@@ -141,6 +142,9 @@ def main() -> None:
     parser.add_argument("--peers", type=Path, help="folder holding the dlib/ and mediapipe/ virtual environments")
     parser.add_argument("--limit", type=int, help="first N images of each set (quick look)")
     parser.add_argument("--flip", action="store_true", help="facepoints with mirror test-time augmentation")
+    parser.add_argument(
+        "--model", nargs="+", default=["default"], help="facepoints model(s): bundled names or checkpoint paths"
+    )
     args = parser.parse_args()
     for set_name, rel in SETS.items():
         ds = open_dataset(SHARED / rel)
@@ -148,8 +152,10 @@ def main() -> None:
         gts = np.stack([s.keypoints for s in samples]).astype(np.float64)
         methods: dict[str, dict[str, tuple[list, float]]] = {
             "mean shape": {"gt boxes": ([mean_shape_in_box(landmark_box(g)) for g in gts], None)},
-            "facepoints": run_facepoints(samples, gts, args.flip),
         }
+        for model in args.model:
+            name = "facepoints" if args.model == ["default"] else f"facepoints {model}"
+            methods[name] = run_facepoints(samples, gts, args.flip, model)
         if args.peers:
             for method in PEERS:
                 if (args.peers / method / "bin" / "python").is_file():

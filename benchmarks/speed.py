@@ -40,17 +40,18 @@ SHARED = ROOT.parent / "shared"
 PEERS = {"dlib": "dlib_peer.py", "mediapipe": "mediapipe_peer.py"}
 
 
-def facepoints_rows(images: list[Path], photo: Path, folder: Path) -> dict:
-    """Every facepoints measurement, in this process."""
+def facepoints_rows(images: list[Path], photo: Path, folder: Path, model: str) -> dict:
+    """Every facepoints measurement of one model (bundled name or checkpoint), in this process."""
     import onnxruntime as ort
 
     from facepoints.files import detect_files
     from facepoints.imageio import load_image
-    from facepoints.landmarker import FaceLandmarker, default_model_path
+    from facepoints.landmarker import FaceLandmarker, resolve_model_path
 
-    onnx = default_model_path().with_suffix(".int8.onnx")  # what the default backend (auto) runs
+    checkpoint = resolve_model_path(model)
+    onnx = checkpoint.with_suffix(".int8.onnx")  # what the default backend (auto) runs
     if not onnx.is_file():
-        onnx = default_model_path().with_suffix(".onnx")
+        onnx = checkpoint.with_suffix(".onnx")
     res = {"model_file": onnx.name}
 
     def session(threads: int) -> ort.InferenceSession:
@@ -81,7 +82,7 @@ def facepoints_rows(images: list[Path], photo: Path, folder: Path) -> dict:
             two.run(None, {name: xb})
         res["throughput"][batch] = reps * batch / (time.perf_counter() - t0)
 
-    lm = FaceLandmarker(threads=1)
+    lm = FaceLandmarker(model=model, threads=1)
     decoded = [load_image(p) for p in images]
     found = [lm.find_faces(im) for im in decoded]
     faces = sum(len(f) for f in found)
@@ -103,7 +104,7 @@ def facepoints_rows(images: list[Path], photo: Path, folder: Path) -> dict:
         photo_faces = len(lm.detect(big))
     res["photo_ms"], res["photo_faces"] = 1000 * (time.perf_counter() - t0) / reps, photo_faces
 
-    folder_lm = FaceLandmarker(threads=2)
+    folder_lm = FaceLandmarker(model=model, threads=2)
     with tempfile.TemporaryDirectory() as tmp:
         list(detect_files([folder], folder_lm, tmp, draw=False, progress=False))  # warm-up run, then a clean one
     with tempfile.TemporaryDirectory() as tmp:
@@ -170,6 +171,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--peers", type=Path, help="folder with the dlib/ and mediapipe/ virtual environments")
     parser.add_argument("--images", type=int, default=200, help="Udacity test images to time")
+    parser.add_argument("--model", nargs="+", default=["default", "fast"], help="facepoints model(s): bundled names or checkpoints")
     args = parser.parse_args()
 
     from facepoints.datasets import open_dataset
@@ -181,17 +183,20 @@ def main() -> None:
     boxes = [[np.concatenate([ds.keypoints[i].min(0), ds.keypoints[i].max(0)]).tolist()] for i in picks]
     with tempfile.TemporaryDirectory() as tmp:
         photo = letterbox_photo(Path(tmp) / "photo_1280x720.png")
-        rows = {"facepoints": facepoints_rows(images, photo, SHARED / "data/udacity-68/test")}
+        rows = {f"facepoints {m}": facepoints_rows(images, photo, SHARED / "data/udacity-68/test", m) for m in args.model}
         for method in PEERS:
             if args.peers and (args.peers / method / "bin" / "python").is_file():
                 rows[method] = peer_rows(args.peers, method, images, boxes, photo)
             else:
                 print(f"({method}: no environment under --peers; skipped)", file=sys.stderr)
 
-    fp = rows["facepoints"]
+    ours = {name: r for name, r in rows.items() if name.startswith("facepoints")}
     dl = rows.get("dlib")
     ratio = lambda v, ref: f"{v / ref:.2f}x" if ref else "-"
-    print(f"\n{len(images)} Udacity test images; {os.cpu_count()} CPUs; facepoints model alone ({fp['model_file']}): {fp['model_ms']:.3f} ms per face (1 thread)\n")
+    print(f"\n{len(images)} Udacity test images; {os.cpu_count()} CPUs")
+    for name, fp in ours.items():
+        print(f"{name} model alone ({fp['model_file']}): {fp['model_ms']:.3f} ms per face (1 thread)")
+    print()
     print("| method | landmarks ms/face (1 thread) | vs dlib | end-to-end ms/image, Udacity (1 thread) | vs dlib | 1280x720 photo ms (faces) | vs dlib | peak MiB |")
     print("|---|---|---|---|---|---|---|---|")
     for method, r in rows.items():
@@ -201,10 +206,13 @@ def main() -> None:
             f"{ratio(r['e2e_ms'], ref.get('e2e_ms'))} | {r['photo_ms']:.1f} ({r['photo_faces']}) | "
             f"{ratio(r['photo_ms'], ref.get('photo_ms'))} | {r['peak_mib']:.0f} |"
         )
-    if dl:
-        print(f"| facepoints model alone | {fp['model_ms']:.2f} | {ratio(fp['model_ms'], dl['step_ms'])} | | | | | |")
-    print("\nfacepoints throughput on 2 threads (model alone): " + ", ".join(f"batch {b}: {v:.0f} faces/s" for b, v in fp["throughput"].items()))
-    print(f"facepoints directory mode (2 threads, JSON Lines, no drawings): {fp['folder_faces_s']:.0f} faces/s over {fp['folder_images']} Udacity test images")
+    for name, fp in ours.items():
+        if dl:
+            print(f"| {name}, model alone | {fp['model_ms']:.2f} | {ratio(fp['model_ms'], dl['step_ms'])} | | | | | |")
+    print("\nPeak MiB of facepoints is that of the one process that ran every facepoints model in turn.")
+    for name, fp in ours.items():
+        print(f"\n{name} throughput on 2 threads (model alone): " + ", ".join(f"batch {b}: {v:.0f} faces/s" for b, v in fp["throughput"].items()))
+        print(f"{name} directory mode (2 threads, JSON Lines, no drawings): {fp['folder_faces_s']:.0f} faces/s over {fp['folder_images']} Udacity test images")
 
 
 if __name__ == "__main__":

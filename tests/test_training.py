@@ -204,3 +204,21 @@ def test_closed_eye_faces_are_repeated_with_their_own_augmentation():
     copies = [i for i, j in enumerate(ts.order) if j == 2]
     a, b = ts[copies[0]], ts[copies[1]]
     assert not torch.equal(a["image"], b["image"])  # each copy is augmented differently
+
+
+def test_oversampling_by_source():
+    from facepoints.cli.train import _parse_oversample
+    from facepoints.training.data import source_repeats
+
+    ds = open_dataset(["synthetic:3@1", "synthetic:2@5"])  # paths synthetic#10000k and synthetic#50001k
+    assert source_repeats(ds, {"#5000": 3}).tolist() == [1, 1, 1, 3, 3]
+    assert source_repeats(ds, {"#5000": 3, "#500016": 2}).tolist() == [1, 1, 1, 3, 6]
+    assert source_repeats(ds, {}).tolist() == [1] * 5
+    with pytest.raises(ValueError, match="matches none"):
+        source_repeats(ds, {"300w/": 2})
+    with pytest.raises(ValueError, match=">= 1"):
+        source_repeats(ds, {"#5000": 0})
+    assert _parse_oversample(["300w/=2", "a=b=3"]) == {"300w/": 2, "a=b": 3}
+    for bad in (["300w/"], ["=2"], ["300w/=x"]):
+        with pytest.raises(ValueError, match="PATTERN=K"):
+            _parse_oversample(bad)

@@ -12,7 +12,7 @@ def add_landmarker_args(p: argparse.ArgumentParser, out: bool = True) -> None:
     if out:
         p.add_argument("--out", default="facepoints-out", help="output folder (default: facepoints-out)")
     p.add_argument("--detector", help="face detector (default: best available)")
-    p.add_argument("--model", help="landmark model (default: the bundled one)")
+    p.add_argument("--model", help="landmark model: bundled default or fast, or a checkpoint path")
 
 
 def landmarker_from(args: argparse.Namespace) -> FaceLandmarker:

@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="*", help="images or folders (default: the bundled sample photo)")
     p.add_argument("--out", default="facepoints-out", help="output folder (default: facepoints-out)")
     p.add_argument("--detector", choices=list_detectors(), help="face detector (default: best available)")
-    p.add_argument("--model", help="landmark model: a bundled name (default) or a checkpoint path")
+    p.add_argument("--model", help="landmark model: bundled default or fast, or a checkpoint path")
     p.add_argument("--json", action="store_true", help="also print each image's JSON document to stdout")
     p.add_argument("--no-draw", action="store_true", help="do not write annotated images")
     p.add_argument("--flip", action="store_true", help="average with a mirrored pass (slower, a little more accurate)")

@@ -6,13 +6,14 @@ import argparse
 
 from facepoints.datasets import open_dataset
 from facepoints.evaluation import evaluate_model, write_report
+from facepoints.landmarker import resolve_model_path
 from facepoints.metrics import NORMALIZATIONS
 from facepoints.predict import Predictor
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="score a model on a labelled dataset")
-    p.add_argument("--model", required=True, help="checkpoint path (model.pt of a run)")
+    p.add_argument("--model", required=True, help="checkpoint path (model.pt of a run) or bundled name (default, fast)")
     p.add_argument("--data", nargs="+", required=True, help="dataset SPEC(s)")
     p.add_argument("--boxes", choices=["gt", "detector"], default="gt", help="face boxes: from the labels or a detector")
     p.add_argument("--detector", default=None, help="detector name for --boxes detector (default: the default detector)")
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    predictor = Predictor(args.model, flip=args.flip)
+    predictor = Predictor(resolve_model_path(args.model), flip=args.flip)
     detector = None
     if args.boxes == "detector":
         from facepoints.detection import get_detector

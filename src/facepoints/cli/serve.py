@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, help="worker processes (each loads the model once)")
-    p.add_argument("--model", help="landmark model (default: the bundled one)")
+    p.add_argument("--model", help="landmark model: bundled default or fast, or a checkpoint path")
     defaults = ServiceConfig()
     p.add_argument("--max-bytes", type=int, default=defaults.max_bytes, help="largest request body (413 above)")
     p.add_argument("--max-pixels", type=int, default=defaults.max_pixels, help="largest image in pixels (413 above)")

@@ -34,6 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layout", help="map the data to this keypoint layout first (e.g. kaggle15, kaggle4)")
     p.add_argument("--complete-only", action="store_true", help="train only on rows with every point labelled")
     p.add_argument("--closed-eyes", type=int, default=1, metavar="K", help="show faces labelled with closed eyes K times per epoch")
+    p.add_argument(
+        "--oversample", nargs="+", default=[], metavar="PATTERN=K",
+        help="show samples whose path contains PATTERN K times per epoch (e.g. 300w/=2)",
+    )
     p.add_argument("--init", metavar="CHECKPOINT", help="start from these weights (fine-tune; same model, layout and input)")
     p.add_argument("--out", help="run directory")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt")
@@ -54,8 +58,20 @@ def run(args: argparse.Namespace) -> int:
             loss=args.loss, augment=args.augment, schedule=args.schedule, patience=args.patience, clip=args.clip,
             seed=args.seed, workers=1 if args.workers is None else args.workers, crop=args.crop, input_size=args.input_size, grey=not args.rgb,
             cache_size=args.cache_size, model_kwargs=json.loads(args.model_args), layout=args.layout,
-            complete_only=args.complete_only, init=args.init, closed_eyes=args.closed_eyes, progress=not args.no_progress,
+            complete_only=args.complete_only, init=args.init, closed_eyes=args.closed_eyes,
+            oversample=_parse_oversample(args.oversample), progress=not args.no_progress,
         )  # fmt: skip
         summary = train(cfg)
     print(json.dumps(summary, indent=2))
     return 0
+
+
+def _parse_oversample(items: list[str]) -> dict[str, int]:
+    """``["300w/=2"]`` -> ``{"300w/": 2}``."""
+    rules = {}
+    for item in items:
+        pattern, sep, factor = item.rpartition("=")
+        if not sep or not pattern or not factor.isdigit():
+            raise ValueError(f"--oversample takes PATTERN=K with a whole number K, got {item!r}")
+        rules[pattern] = int(factor)
+    return rules

@@ -11,7 +11,7 @@ from facepoints.datasets.base import LandmarkDataset, Sample
 from facepoints.inputs import InputSpec, build_transform, precrop
 from facepoints.transforms import sample_rng
 
-__all__ = ["split_by_identity", "TrainingSet", "closed_eye_repeats"]
+__all__ = ["split_by_identity", "TrainingSet", "closed_eye_repeats", "source_repeats"]
 
 #: faces whose labelled eyes have a mean EAR below this count as closed for oversampling
 CLOSED_EYE_EAR = 0.15
@@ -27,6 +27,21 @@ def closed_eye_repeats(dataset: LandmarkDataset, factor: int) -> np.ndarray:
     ear = (eye_aspect_ratio(kp, RIGHT_EYE) + eye_aspect_ratio(kp, LEFT_EYE)) / 2
     eyes_known = dataset.masks[:, 36:48].all(axis=1)
     repeats[eyes_known & (ear < CLOSED_EYE_EAR)] = factor
+    return repeats
+
+
+def source_repeats(dataset: LandmarkDataset, rules: dict[str, int]) -> np.ndarray:
+    """How often each sample appears per epoch by where it comes from: ``rules`` maps a
+    substring of the sample's path (e.g. ``"300w/"``) to a factor; a sample matching several
+    rules takes their product. Balances a small, carefully labelled source against a big one."""
+    repeats = np.ones(len(dataset), dtype=np.int64)
+    for pattern, factor in rules.items():
+        if factor < 1:
+            raise ValueError(f"oversampling factor for {pattern!r} must be >= 1, got {factor}")
+        hits = np.array([pattern in str(p) for p in dataset.paths], dtype=bool)
+        if not hits.any():
+            raise ValueError(f"oversampling pattern {pattern!r} matches none of the {len(dataset)} training samples")
+        repeats[hits] *= factor
     return repeats
 
 

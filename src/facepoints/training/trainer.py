@@ -34,7 +34,7 @@ from facepoints.layouts import get_layout
 from facepoints.metrics import nme as nme_metric
 from facepoints.models import create_model, model_info
 from facepoints.models.baselines import MeanShape
-from facepoints.training.data import TrainingSet, closed_eye_repeats, split_by_identity
+from facepoints.training.data import TrainingSet, closed_eye_repeats, source_repeats, split_by_identity
 from facepoints.training.losses import get_loss
 
 __all__ = ["TrainConfig", "train", "resume", "EpochResult"]
@@ -68,6 +68,7 @@ class TrainConfig:
     layout: str | None = None  # map the data to this layout first (e.g. kaggle4 for the two-model recipe)
     complete_only: bool = False  # keep only rows with every point labelled
     closed_eyes: int = 1  # repeat faces labelled with closed eyes this often per epoch
+    oversample: dict[str, int] = field(default_factory=dict)  # path substring -> repeats per epoch
     init: str | None = None  # start from this checkpoint's weights (fine-tuning); same model and layout
     progress: bool = True
 
@@ -166,6 +167,12 @@ def _write_metrics(history: list[EpochResult], path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue().encode())
 
 
+def _on_device(batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(images in channels-last memory, targets, mask) of a loader batch on ``device``."""
+    images = batch["image"].to(device, memory_format=torch.channels_last)
+    return images, batch["keypoints"].to(device), batch["mask"].to(device)
+
+
 def _batch_nme(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, layout: str, spec: InputSpec) -> np.ndarray:
     norm = spec.normalization
     p = norm.inverse(pred.detach().cpu().numpy())
@@ -223,10 +230,11 @@ def train(cfg: TrainConfig, state: dict | None = None) -> dict:
     if cfg.init and state is None:
         _load_init(model, cfg, layout.name, spec)
     show = cfg.progress and rank == 0
-    repeats = closed_eye_repeats(train_data, cfg.closed_eyes)
+    repeats = closed_eye_repeats(train_data, cfg.closed_eyes) * source_repeats(train_data, cfg.oversample)
     train_set = TrainingSet(train_data, spec, True, cfg.augment, cfg.seed, cfg.cache_size, show, repeats)
     val_set = TrainingSet(val_data, spec, False, "none", cfg.seed, cfg.cache_size, show)
-    model.to(device)
+    # channels-last convolutions train about 1.5x faster on CPU (oneDNN), also on GPU (cuDNN)
+    model.to(device, memory_format=torch.channels_last)
 
     def make_loader(ds, shuffle: bool, epoch: int):
         sampler = None
@@ -294,7 +302,7 @@ def train(cfg: TrainConfig, state: dict | None = None) -> dict:
             nme_sum = 0.0
             bar = tqdm(make_loader(train_set, True, epoch), desc=f"epoch {epoch}/{cfg.epochs}", disable=not show, leave=False)
             for batch in bar:
-                images, targets, mask = (batch[k].to(device) for k in ("image", "keypoints", "mask"))
+                images, targets, mask = _on_device(batch, device)
                 loss, pred = step(images, targets, mask)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -395,7 +403,7 @@ def _validate(model, val_set, loader, loss_fn, layout, spec, device) -> tuple[fl
     model.eval()
     sums = [0.0, 0.0, 0.0, 0.0]  # loss * n, nme sum, squared error sum, coordinate count
     for batch in loader:
-        images, targets, mask = (batch[k].to(device) for k in ("image", "keypoints", "mask"))
+        images, targets, mask = _on_device(batch, device)
         loss, pred = model.compute_loss(images, targets, mask, loss_fn)
         sums[0] += float(loss) * len(images)
         sums[1] += float(np.nansum(_batch_nme(pred, targets, mask, layout, spec)))
