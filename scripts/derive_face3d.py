@@ -26,17 +26,13 @@ def main() -> None:
     parser.add_argument("data", nargs="+", help="68-point dataset SPECs (complete rows are used)")
     parser.add_argument("--out", default=str(OUT))
     args = parser.parse_args()
-    shapes = []
-    for spec in args.data:
-        ds = open_dataset(spec)
-        shapes.append(ds.keypoints[ds.masks.all(axis=1)])
-    shapes = np.concatenate(shapes)
+    shapes = np.concatenate([open_dataset(spec).complete_rows().keypoints for spec in args.data])
     points = derive_reference(shapes)
     doc = {
         "description": "3D reference of the iBUG 68 points: Tomasi-Kanade factorization of 2D labels, "
         "metric upgrade, canonical frame (x right, y down, z away from the camera), left/right symmetric",
         "units": f"mm; outer eye corners {EYE_CORNER_MM:g} mm apart",
-        "data": [f"{spec}" for spec in args.data],
+        "data": list(args.data),
         "faces": len(shapes),
         "points": [[round(float(v), 3) for v in p] for p in points],
     }

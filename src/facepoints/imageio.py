@@ -120,6 +120,11 @@ def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"{path}: unknown image file extension {path.suffix!r}")
+    return atomic_write_bytes(path, encode_image(image, fmt))
+
+
+def encode_image(image: np.ndarray, fmt: str = "PNG") -> bytes:
+    """An RGB (or grey) uint8 array as the bytes of an image file in Pillow format ``fmt``."""
     buffer = io.BytesIO()
     Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format=fmt)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return buffer.getvalue()

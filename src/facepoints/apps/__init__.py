@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from facepoints.apps.align import AlignedFace, align_face
-from facepoints.apps.filters import apply_filter
+from facepoints.apps.filters import FilterFn, make_filter
 
 if TYPE_CHECKING:
     from facepoints.landmarker import Face, FaceLandmarker
@@ -26,12 +26,14 @@ def _landmarks(image: np.ndarray, landmarker: FaceLandmarker | None) -> list[Fac
 
 
 def filter_faces(
-    image: np.ndarray, name: str, anchors: str | dict | None = None, landmarker: FaceLandmarker | None = None
+    image: np.ndarray, name: str | FilterFn, anchors: str | dict | None = None, landmarker: FaceLandmarker | None = None
 ) -> tuple[np.ndarray, list[Face]]:
-    """Detect every face in an RGB image and apply filter ``name`` (see
-    :func:`facepoints.apps.filters.apply_filter`); returns the new image and the faces."""
+    """Detect every face in an RGB image and apply a filter: a name (with ``anchors``, see
+    :func:`facepoints.apps.filters.make_filter`) or, for many images, a filter made once by
+    ``make_filter``. Returns the new image and the faces."""
+    apply = make_filter(name, anchors) if isinstance(name, str) else name
     faces = _landmarks(image, landmarker)
-    return apply_filter(image, [f.points for f in faces], name, anchors), faces
+    return apply(image, [f.points for f in faces]), faces
 
 
 def align_faces(

@@ -17,10 +17,12 @@ scale, translation); ``AlignedFace.inverse`` maps crop pixels back to the image.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import cv2
 import numpy as np
 
+from facepoints.apps.eyes import LEFT_EYE, RIGHT_EYE
 from facepoints.layouts import ibug68_mean_shape
 from facepoints.transforms.geometry import warp_image
 
@@ -47,15 +49,19 @@ class Template:
 
     def sources(self, points: np.ndarray) -> np.ndarray:
         """The template's landmark positions (K, 2) taken from 68 points."""
-        pts = np.asarray(points, dtype=np.float64)
-        return np.array([pts[list(g)].mean(axis=0) for g in self.groups])
+        return _group_means(np.asarray(points, dtype=np.float64), self.groups)
+
+
+def _group_means(points: np.ndarray, groups: tuple[tuple[int, ...], ...]) -> np.ndarray:
+    """The mean position of each group of points (K, 2)."""
+    return np.array([points[list(g)].mean(axis=0) for g in groups])
 
 
 def _arcface() -> Template:
     positions = np.array(
         [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
     )
-    groups = (tuple(range(36, 42)), tuple(range(42, 48)), (30,), (48,), (54,))
+    groups = (RIGHT_EYE, LEFT_EYE, (30,), (48,), (54,))
     return Template("arcface", groups, positions, np.array([EYE_WEIGHT, EYE_WEIGHT, 1, 1, 1]), 112, (0, 1))
 
 
@@ -65,8 +71,8 @@ def _ibug() -> Template:
     scaled = mean * (0.42 * size)
     lo, hi = scaled.min(axis=0), scaled.max(axis=0)
     placed = scaled + size / 2 - (lo + hi) / 2  # the whole 68-point face centred in the crop
-    groups = (tuple(range(36, 42)), tuple(range(42, 48))) + tuple((i,) for i in range(17, 36))
-    positions = np.array([placed[list(g)].mean(axis=0) for g in groups])
+    groups = (RIGHT_EYE, LEFT_EYE) + tuple((i,) for i in range(17, 36))
+    positions = _group_means(placed, groups)
     weights = np.array([EYE_WEIGHT, EYE_WEIGHT] + [3 / 19] * 19)  # the other points weigh 3 in all, as in arcface
     return Template("ibug", groups, positions, weights, size, (0, 1))
 
@@ -78,8 +84,9 @@ def list_templates() -> list[str]:
     return sorted(TEMPLATES)
 
 
+@cache
 def get_template(name: str) -> Template:
-    """A template by name (``arcface`` or ``ibug``)."""
+    """A template by name (``arcface`` or ``ibug``), built once."""
     if name not in TEMPLATES:
         raise ValueError(f"unknown alignment template {name!r}; choose from {', '.join(list_templates())}")
     return TEMPLATES[name]()

@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from facepoints.apps.eyes import LEFT_EYE, RIGHT_EYE
+
 __all__ = ["EyeStateNet", "eye_crops", "closed_probabilities", "CROP", "bundled_eye_model"]
 
 CROP = 48
-RIGHT = (36, 37, 38, 39, 40, 41)  # corners 36 (outer) and 39: the outer corner lands on the left
-LEFT = (42, 43, 44, 45, 46, 47)  # corners 42 (inner) and 45: levelled, then mirrored, outer on the left
 
 
 class EyeStateNet(nn.Module):
@@ -69,9 +69,11 @@ def eye_matrix(points: np.ndarray, eye: tuple[int, ...], mirror: bool, jitter: n
 def eye_crops(image: np.ndarray, points: np.ndarray, jitter: np.random.Generator | None = None) -> np.ndarray:
     """The two grey eye crops (2, 48, 48) uint8 of a face in a grey or RGB image: subject's right
     eye, then left (mirrored). Only the crops are converted to grey, never the whole image."""
+    # right eye: corners 36 (outer) and 39, the outer corner on the left of the crop; left eye:
+    # corners 42 (inner) and 45, levelled, then mirrored so that its outer corner is on the left too
     crops = [
         cv2.warpAffine(image, eye_matrix(points, eye, mirror, jitter), (CROP, CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        for eye, mirror in ((RIGHT, False), (LEFT, True))
+        for eye, mirror in ((RIGHT_EYE, False), (LEFT_EYE, True))
     ]  # fmt: skip
     return np.stack([cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) if c.ndim == 3 else c for c in crops])
 

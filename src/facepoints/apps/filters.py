@@ -17,12 +17,20 @@ import cv2
 import numpy as np
 
 from facepoints.apps.align import fit_similarity
-from facepoints.apps.overlays import Overlay, get_overlay
+from facepoints.apps.overlays import Overlay, get_overlay, list_overlays
 from facepoints.transforms.geometry import warp_image
 
-__all__ = ["apply_overlay", "anonymize", "face_hull", "apply_filter", "make_filter", "ANONYMIZERS"]
+__all__ = ["apply_overlay", "anonymize", "face_hull", "apply_filter", "make_filter", "list_filters", "FilterFn", "ANONYMIZERS"]
 
 ANONYMIZERS = ("blur", "pixelate")
+
+#: ``f(image, faces_points) -> image``: a filter made once by :func:`make_filter`
+FilterFn = Callable[[np.ndarray, Sequence[np.ndarray]], np.ndarray]
+
+
+def list_filters() -> list[str]:
+    """Names of the built-in filters: overlays, then anonymizers."""
+    return list_overlays() + list(ANONYMIZERS)
 
 
 def _paste(image: np.ndarray, premul: np.ndarray, matrix: np.ndarray) -> None:
@@ -92,7 +100,7 @@ def anonymize(image: np.ndarray, faces_points: Sequence[np.ndarray], method: str
     return out
 
 
-def make_filter(name: str, anchors: str | dict | None = None) -> Callable[[np.ndarray, Sequence[np.ndarray]], np.ndarray]:
+def make_filter(name: str, anchors: str | dict | None = None) -> FilterFn:
     """A filter by name, ready to apply many times (``f(image, faces_points) -> image``): an
     anonymizer name, a built-in overlay name or an RGBA PNG path (with ``anchors``), read once."""
     if name in ANONYMIZERS:

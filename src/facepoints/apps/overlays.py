@@ -28,7 +28,7 @@ import numpy as np
 
 from facepoints.imageio import ImageReadError
 
-__all__ = ["Overlay", "parse_position", "get_overlay", "list_overlays", "load_overlay", "BUILTIN_OVERLAYS"]
+__all__ = ["Overlay", "parse_position", "get_overlay", "list_overlays", "load_overlay", "premultiply", "BUILTIN_OVERLAYS"]
 
 SUPERSAMPLE = 4  # built-ins are drawn this much larger, then area-averaged: smooth edges
 
@@ -55,6 +55,14 @@ def parse_position(text: str) -> dict[int, float]:
     return weights
 
 
+def premultiply(rgba: np.ndarray) -> np.ndarray:
+    """float32 RGBA with colour multiplied by alpha (so that resampling does not bleed colour
+    from transparent pixels)."""
+    out = rgba.astype(np.float32)
+    out[..., :3] *= out[..., 3:] / 255
+    return out
+
+
 @dataclass
 class Overlay:
     """An RGBA picture with two anchors (its pixels) and the landmark positions they go to."""
@@ -75,9 +83,7 @@ class Overlay:
     @cached_property
     def premultiplied(self) -> np.ndarray:
         """float32 RGBA with colour multiplied by alpha (what blending and warping need)."""
-        out = self.rgba.astype(np.float32)
-        out[..., :3] *= out[..., 3:] / 255
-        return out
+        return premultiply(self.rgba)
 
     def target_points(self, points: np.ndarray) -> np.ndarray:
         """Where the two anchors go on a face with these 68 points (2, 2)."""
@@ -136,9 +142,7 @@ def _canvas(width: int, height: int) -> np.ndarray:
 
 def _finish(canvas: np.ndarray) -> np.ndarray:
     h, w = canvas.shape[0] // SUPERSAMPLE, canvas.shape[1] // SUPERSAMPLE
-    premul = canvas.astype(np.float32)
-    premul[..., :3] *= premul[..., 3:] / 255
-    small = cv2.resize(premul, (w, h), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(premultiply(canvas), (w, h), interpolation=cv2.INTER_AREA)
     alpha = small[..., 3:]
     small[..., :3] = np.where(alpha > 0, small[..., :3] * 255 / np.maximum(alpha, 1e-6), 0)
     return np.clip(small + 0.5, 0, 255).astype(np.uint8)

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if args.int8:
         data = open_dataset(args.int8)
         step = max(1, len(data) // args.calibration_faces)
-        crops = sample_crops(loaded, [data[i] for i in range(0, len(data), step)][: args.calibration_faces])
+        crops = sample_crops(loaded, [data[i] for i in range(0, len(data), step)[: args.calibration_faces]])
         q = quantize_int8(path, crops, path.with_suffix(".int8.onnx"))
         print(f"wrote {q} (int8, calibrated on {len(crops)} faces of {args.int8})")
     return 0

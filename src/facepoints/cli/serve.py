@@ -8,7 +8,7 @@ import logging
 import os
 from dataclasses import asdict
 
-from facepoints.serving.app import ServiceConfig
+from facepoints.serving.config import ServiceConfig
 
 ENV = "FACEPOINTS_SERVICE_CONFIG"  # how worker processes receive the settings
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facepoints.apps.filters import ANONYMIZERS
-from facepoints.apps.overlays import list_overlays
+from facepoints.apps.filters import list_filters
 from facepoints.cli.common import add_landmarker_args, landmarker_from
 from facepoints.tracking import Tracker, process_video
 from facepoints.tracking.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
@@ -19,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--camera", type=int, metavar="INDEX", help="read from this camera instead of a file")
     p.add_argument("--out", help="annotated video (default: facepoints-out/NAME.landmarks.mp4)")
     p.add_argument("--json", help="JSON Lines, one line per frame (default: facepoints-out/NAME.landmarks.jsonl)")
-    p.add_argument("--filter", help=f"overlay on every face: {' | '.join(list_overlays() + list(ANONYMIZERS))} | PATH.png")
+    p.add_argument("--filter", help=f"overlay on every face: {' | '.join(list_filters())} | PATH.png")
     p.add_argument("--smooth", default="one-euro", choices=SMOOTHERS, help="temporal smoothing (default one-euro)")
     p.add_argument("--min-cutoff", type=float, default=DEFAULT_MIN_CUTOFF, help="One-Euro cutoff at rest, Hz (lower: smoother)")
     p.add_argument("--beta", type=float, default=DEFAULT_BETA, help="One-Euro speed coefficient (higher: less lag)")

@@ -16,12 +16,10 @@ Each request logs one JSON line (method, path, status, bytes, faces, ms).
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -31,29 +29,19 @@ import numpy as np
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from PIL import Image
 
 from facepoints import __version__
-from facepoints.apps.filters import ANONYMIZERS, apply_filter
-from facepoints.apps.overlays import list_overlays
+from facepoints.apps import filter_faces
+from facepoints.apps.filters import list_filters
 from facepoints.detection import list_detectors
-from facepoints.imageio import ImageReadError, ImageTooLargeError, decode_image
+from facepoints.files import ImageResult
+from facepoints.imageio import ImageReadError, ImageTooLargeError, decode_image, encode_image
 from facepoints.landmarker import BUNDLED_MODELS, FaceLandmarker
+from facepoints.serving.config import ServiceConfig
 
 __all__ = ["ServiceConfig", "create_app"]
 
 log = logging.getLogger("facepoints.serving")
-
-
-@dataclass(frozen=True)
-class ServiceConfig:
-    """Limits and defaults of one service process."""
-
-    model: str | None = None  # bundled name or checkpoint path (default: the bundled model)
-    max_bytes: int = 20 * 1024 * 1024
-    max_pixels: int = 40_000_000
-    timeout: float = 30.0  # seconds per request
-    concurrency: int = 2  # images processed at once per worker process
 
 
 class HTTPProblem(Exception):
@@ -62,10 +50,6 @@ class HTTPProblem(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status, self.message = status, message
-
-
-def _filters() -> list[str]:
-    return list_overlays() + list(ANONYMIZERS)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -93,14 +77,19 @@ async def _image_bytes(request: Request, limit: int) -> tuple[bytes, str]:
             yield body
             yield b""
 
+        parser = MultiPartParser(Headers(raw=request.headers.raw), replay(), max_part_size=limit)
+        parser.spool_max_size = limit  # file parts stay in memory (starlette spools over 1 MB to disk)
         try:
-            form = await MultiPartParser(Headers(raw=request.headers.raw), replay(), max_part_size=limit).parse()
+            form = await parser.parse()
         except Exception as exc:  # malformed multipart
             raise HTTPProblem(422, f"cannot parse the multipart form ({exc})") from None
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise HTTPProblem(422, "multipart form has no 'file' field with an image")
-        return await upload.read(), upload.filename or "upload"
+        try:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise HTTPProblem(422, "multipart form has no 'file' field with an image")
+            return await upload.read(), upload.filename or "upload"
+        finally:
+            await form.close()
     if not body:
         raise HTTPProblem(422, "empty request: send an image as the body or as a multipart 'file' field")
     return body, "upload"
@@ -172,7 +161,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
             "models": sorted(BUNDLED_MODELS),
             "default_model": config.model or "default",
             "detectors": list_detectors(),
-            "filters": _filters(),
+            "filters": list_filters(),
             "limits": {"max_bytes": config.max_bytes, "max_pixels": config.max_pixels, "timeout_s": config.timeout},
         }
 
@@ -197,7 +186,7 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
 
         image, faces = await run(work)
         request.state.faces = len(faces)
-        return {"image": name, "width": image.shape[1], "height": image.shape[0], "faces": [f.to_dict() for f in faces]}
+        return ImageResult(name, image.shape[1], image.shape[0], faces).to_dict()
 
     @app.post(
         "/v1/filter",
@@ -211,18 +200,15 @@ def create_app(config: ServiceConfig | None = None) -> FastAPI:
         detector: str | None = Query(None),
     ) -> Response:
         """The uploaded image with a filter on every face, as PNG."""
-        if overlay not in _filters():
-            raise HTTPProblem(422, f"unknown filter {overlay!r}; choose from {', '.join(_filters())}")
+        if overlay not in list_filters():
+            raise HTTPProblem(422, f"unknown filter {overlay!r}; choose from {', '.join(list_filters())}")
         check_detector(detector)
         data, _ = await _image_bytes(request, config.max_bytes)
 
         def work() -> tuple[bytes, int]:
             image = _decode(data, config.max_pixels)
-            faces = landmarker(detector).detect(image)
-            out = apply_filter(image, [f.points for f in faces], overlay)
-            buffer = io.BytesIO()
-            Image.fromarray(out).save(buffer, format="PNG")
-            return buffer.getvalue(), len(faces)
+            out, faces = filter_faces(image, overlay, landmarker=landmarker(detector))
+            return encode_image(out, "PNG"), len(faces)
 
         png, count = await run(work)
         request.state.faces = count

@@ -81,12 +81,6 @@ class LandmarkSmoother:
         self.shape = OneEuroFilter(min_cutoff * SHAPE_FACTOR, beta * SHAPE_FACTOR, d_cutoff)
         self._reference: np.ndarray | None = None
 
-    def reset(self) -> None:
-        """Forget the past (a track restarted)."""
-        self.motion.reset()
-        self.shape.reset()
-        self._reference = None
-
     def __call__(self, points: np.ndarray, t: float) -> np.ndarray:
         """Smoothed points (N, 2) for the points observed at time ``t`` (seconds)."""
         pts = np.asarray(points, dtype=np.float64)

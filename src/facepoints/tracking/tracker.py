@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from facepoints.evaluation import box_iou
 from facepoints.landmarker import Face, FaceLandmarker
@@ -31,7 +30,6 @@ SMOOTHERS = ("one-euro", "none")
 class _Track:
     id: int
     raw: np.ndarray  # the last unsmoothed points
-    points: np.ndarray  # the last smoothed points
     confidence: np.ndarray  # per-point confidence of the last frame
     score: float  # landmark confidence of the last frame
     detector_score: float
@@ -78,21 +76,22 @@ class Tracker:
 
     def _new_track(self, result: LandmarkResult, detector_score: float) -> _Track:
         smoother = LandmarkSmoother(self.min_cutoff, self.beta) if self.smooth == "one-euro" else None
-        track = _Track(self._next_id, result.points, result.points, result.confidence, result.score, detector_score, smoother)
+        track = _Track(self._next_id, result.points, result.confidence, result.score, detector_score, smoother)
         self._next_id += 1
         return track
 
     def _detect(self, image: np.ndarray) -> None:
         self._lost = False
-        det = self.landmarker.detector
-        found = det.detect(image)
-        boxes = det.calibration.apply(found.boxes)
+        found = self.landmarker.find_faces(image)
+        boxes = self.landmarker.detector.calibration.apply(found.boxes)
         results = self.landmarker.predictor.predict(image, boxes, flip=self.flip) if len(found) else []
         results = [(r, float(s)) for r, s in zip(results, found.scores) if r.score >= self.min_score]
         old = [points_box(t.raw) for t in self.tracks]
         new = [points_box(r.points) for r, _ in results]
         matched_tracks, matched_dets = set(), set()
         if old and new:
+            from scipy.optimize import linear_sum_assignment  # scipy loads with the first match, not with the CLI
+
             iou = box_iou(np.array(old), np.array(new))
             rows, cols = linear_sum_assignment(-iou)
             for i, j in zip(rows, cols):
@@ -122,12 +121,16 @@ class Tracker:
 
     def _drop_duplicates(self) -> None:
         """Two tracks on one face (after a detector double hit): keep the older one."""
-        keep: list[_Track] = []
-        for t in sorted(self.tracks, key=lambda t: t.id):
-            box = points_box(t.raw)[None]
-            if all(box_iou(box, points_box(k.raw)[None])[0, 0] < 0.5 for k in keep):
-                keep.append(t)
-        self.tracks = keep
+        if len(self.tracks) < 2:
+            return
+        tracks = sorted(self.tracks, key=lambda t: t.id)
+        boxes = np.stack([points_box(t.raw) for t in tracks])
+        iou = box_iou(boxes, boxes)
+        keep: list[int] = []
+        for i in range(len(tracks)):
+            if all(iou[i, k] < 0.5 for k in keep):
+                keep.append(i)
+        self.tracks = [tracks[i] for i in keep]
 
     def update(self, image: np.ndarray, timestamp: float) -> list[Face]:
         """Faces in one RGB frame taken at ``timestamp`` seconds, with ``track_id`` set."""
@@ -142,11 +145,8 @@ class Tracker:
         self._frame += 1
         faces = []
         for t in self.tracks:
-            if t.smoother is not None:
-                t.points = t.smoother(t.raw, timestamp).astype(np.float32)
-            else:
-                t.points = t.raw
-            face = Face(points_box(t.points), t.detector_score, t.points, t.confidence, t.score, self.landmarker.layout, track_id=t.id)
+            points = t.raw if t.smoother is None else t.smoother(t.raw, timestamp).astype(np.float32)
+            face = Face(points_box(points), t.detector_score, points, t.confidence, t.score, self.landmarker.layout, track_id=t.id)
             is68 = face.layout == "ibug68"
             faces.append(face.measure(image, pose=self.pose and is68, eyes=self.eyes and is68))
         return faces

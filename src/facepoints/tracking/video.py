@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from facepoints.apps.filters import make_filter
+from facepoints.files import safe_output
 from facepoints.imageio import ImageReadError
 from facepoints.landmarker import Face, draw_faces
 from facepoints.tracking.tracker import Tracker
@@ -104,9 +105,9 @@ def process_video(
     if max_frames is not None:
         total = min(total or max_frames, max_frames)
     targets = [Path(p) for p in (out_video, out_jsonl) if p is not None]
-    if not camera and any(t.exists() and t.resolve() == Path(source).resolve() for t in targets):
-        raise ValueError(f"{source}: refusing to overwrite the input video")
     for t in targets:
+        if not camera:
+            safe_output(t, Path(source))
         t.parent.mkdir(parents=True, exist_ok=True)
     writer = None
     if out_video is not None:
@@ -135,7 +136,7 @@ def process_video(
                 shown = apply(rgb, [f.points for f in faces]) if apply and faces else rgb
                 shown = draw_faces(shown, faces) if draw else shown
                 if writer is not None:
-                    writer.write(cv2.cvtColor(shown, cv2.COLOR_RGB2BGR))
+                    writer.write(frame if shown is rgb else cv2.cvtColor(shown, cv2.COLOR_RGB2BGR))
                 if not window.show(shown):
                     break
             summary.frames += 1

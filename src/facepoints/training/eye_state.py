@@ -20,14 +20,14 @@ def eye_examples(datasets: list[LandmarkDataset]) -> tuple[list, list]:
     """(closed, open) lists of (grey image, 68 points, eye index 0 = right / 1 = left)."""
     closed, opened = [], []
     for ds in datasets:
-        for i in range(len(ds)):
-            if not ds.masks[i, 36:48].all():
-                continue
-            sample = ds[i]
+        kp = ds.keypoints.astype(np.float64)
+        ears = np.stack([eye_aspect_ratio(kp, eye) for eye in (RIGHT_EYE, LEFT_EYE)], axis=1)  # (N, 2)
+        useful = ds.masks[:, 36:48].all(axis=1) & ((ears < CLOSED_EAR) | (ears > OPEN_EAR)).any(axis=1)
+        for i in np.flatnonzero(useful):  # only images with an eye to learn from are decoded
+            sample = ds[int(i)]
             grey = cv2.cvtColor(sample.image, cv2.COLOR_RGB2GRAY)
             points = sample.keypoints.astype(np.float64)
-            for side, eye in enumerate((RIGHT_EYE, LEFT_EYE)):
-                ear = eye_aspect_ratio(points, eye)
+            for side, ear in enumerate(ears[i]):
                 if ear < CLOSED_EAR:
                     closed.append((grey, points, side))
                 elif ear > OPEN_EAR:
