@@ -28,15 +28,12 @@ from facepoints.datasets import open_dataset  # noqa: E402
 from facepoints.detection import get_detector, list_detectors  # noqa: E402
 from facepoints.evaluation import box_iou  # noqa: E402
 from facepoints.imageio import load_image  # noqa: E402
+from facepoints.predict import points_box  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 TEST_SETS = {"udacity-68 test": "data/udacity-68/test", "300w afw": "data/300w/afw"}
 TRAIN_SETS = ["data/udacity-68/training", "data/300w/lfpw_train", "data/300w/helen_train"]
 DEMOS = {"obamas.jpg": 2, "the_beatles.jpg": 4, "mona_lisa.jpg": 1}
-
-
-def landmark_box(points: np.ndarray) -> np.ndarray:
-    return np.concatenate([points.min(0), points.max(0)])
 
 
 def detection_rate(detector, dataset) -> tuple[float, float]:
@@ -45,7 +42,7 @@ def detection_rate(detector, dataset) -> tuple[float, float]:
         t0 = time.perf_counter()
         boxes = detector.detect(sample.image).boxes
         seconds += time.perf_counter() - t0
-        if len(boxes) and box_iou(boxes, landmark_box(sample.keypoints)).max() >= 0.3:
+        if len(boxes) and box_iou(boxes, points_box(sample.keypoints)).max() >= 0.3:
             found += 1
     return found / len(dataset), 1000 * seconds / len(dataset)
 
@@ -64,7 +61,7 @@ def calibrate(detector, step: int) -> tuple[float, float, float, float, int]:
         ds = open_dataset(SHARED / rel)
         for i in range(0, len(ds), step):
             sample = ds[i]
-            gt = landmark_box(sample.keypoints)
+            gt = points_box(sample.keypoints)
             boxes = detector.detect(sample.image).boxes
             if not len(boxes):
                 continue

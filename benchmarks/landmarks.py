@@ -41,15 +41,12 @@ from facepoints.evaluation import box_iou  # noqa: E402
 from facepoints.landmarker import FaceLandmarker  # noqa: E402
 from facepoints.layouts import ibug68_mean_shape  # noqa: E402
 from facepoints.metrics import auc, failure_rate, nme  # noqa: E402
+from facepoints.predict import points_box  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 SETS = {"udacity-68 test": "udacity-68/test", "300w afw": "300w/afw"}
 PEERS = {"dlib": "dlib_peer.py", "mediapipe": "mediapipe_peer.py"}
-
-
-def landmark_box(points: np.ndarray) -> np.ndarray:
-    return np.concatenate([points.min(0), points.max(0)])
 
 
 def mean_shape_in_box(box: np.ndarray) -> np.ndarray:
@@ -75,7 +72,7 @@ def match(faces: list[tuple[np.ndarray | None, np.ndarray]], gt_box: np.ndarray)
     """Points of the detection that best overlaps the labelled face (IoU >= 0.3), else None."""
     best, best_iou = None, 0.3
     for box, points in faces:
-        box = landmark_box(points) if box is None else box
+        box = points_box(points) if box is None else box
         iou = float(box_iou(np.asarray(box)[None], gt_box)[0])
         if iou >= best_iou:
             best, best_iou = points, iou
@@ -98,20 +95,18 @@ def model_alone_ms(predictor, repeats: int = 200) -> float:
     return 1000 * float(np.median(times[repeats // 5 :]))
 
 
-def run_facepoints(samples, gts, flip: bool, model: str) -> dict[str, tuple[list, float]]:
-    torch.set_num_threads(1)
-    landmarker = FaceLandmarker(model=model, flip=flip, threads=1)
+def run_facepoints(samples, gts, landmarker: FaceLandmarker, model: str) -> dict[str, tuple[list, float]]:
     predictor = landmarker.predictor
     print(f"facepoints {model}: backend {predictor.backend}; model alone: {model_alone_ms(predictor):.2f} ms per face (1 thread)")
     gt_preds, times = [], []
     for sample, gt in zip(samples, gts):
         t0 = time.perf_counter()
-        gt_preds.append(predictor.predict(sample.image, [landmark_box(gt)])[0].points)
+        gt_preds.append(predictor.predict(sample.image, [points_box(gt)])[0].points)
         times.append(time.perf_counter() - t0)
     e2e = []
     for sample, gt in zip(samples, gts):
         faces = [(f.box, f.points) for f in landmarker.detect(sample.image)]
-        e2e.append(match(faces, landmark_box(gt)))
+        e2e.append(match(faces, points_box(gt)))
     return {"gt boxes": (gt_preds, 1000 * float(np.median(times))), "end-to-end": (e2e, None)}
 
 
@@ -120,7 +115,7 @@ def run_peer(peers: Path, method: str, samples, gts) -> dict[str, tuple[list, fl
     script = ROOT / "benchmarks" / "peers" / PEERS[method]
     out: dict[str, tuple[list, float]] = {}
     for mode, label in (("boxes", "gt boxes"), ("detect", "end-to-end")):
-        job = {"mode": mode, "images": [{"path": s.path, "boxes": [landmark_box(g).tolist()]} for s, g in zip(samples, gts)]}
+        job = {"mode": mode, "images": [{"path": s.path, "boxes": [points_box(g).tolist()]} for s, g in zip(samples, gts)]}
         with tempfile.TemporaryDirectory() as tmp:
             job_path, result_path = Path(tmp) / "job.json", Path(tmp) / "result.json"
             job_path.write_text(json.dumps(job))
@@ -132,7 +127,7 @@ def run_peer(peers: Path, method: str, samples, gts) -> dict[str, tuple[list, fl
             if mode == "boxes":
                 preds.append(faces[0][1] if faces else None)
             else:
-                preds.append(match([(None if b is None else np.asarray(b), p) for b, p in faces], landmark_box(gt)))
+                preds.append(match([(None if b is None else np.asarray(b), p) for b, p in faces], points_box(gt)))
         out[label] = (preds, result.get("ms_per_face_landmarks") if mode == "boxes" else None)
     return out
 
@@ -146,16 +141,18 @@ def main() -> None:
         "--model", nargs="+", default=["default"], help="facepoints model(s): bundled names or checkpoint paths"
     )
     args = parser.parse_args()
+    torch.set_num_threads(1)
+    landmarkers = {model: FaceLandmarker(model=model, flip=args.flip, threads=1) for model in args.model}
     for set_name, rel in SETS.items():
         ds = open_dataset(SHARED / rel)
         samples = [ds[i] for i in range(min(len(ds), args.limit or len(ds)))]
         gts = np.stack([s.keypoints for s in samples]).astype(np.float64)
         methods: dict[str, dict[str, tuple[list, float]]] = {
-            "mean shape": {"gt boxes": ([mean_shape_in_box(landmark_box(g)) for g in gts], None)},
+            "mean shape": {"gt boxes": ([mean_shape_in_box(points_box(g)) for g in gts], None)},
         }
-        for model in args.model:
+        for model, landmarker in landmarkers.items():
             name = "facepoints" if args.model == ["default"] else f"facepoints {model}"
-            methods[name] = run_facepoints(samples, gts, args.flip, model)
+            methods[name] = run_facepoints(samples, gts, landmarker, model)
         if args.peers:
             for method in PEERS:
                 if (args.peers / method / "bin" / "python").is_file():

@@ -27,7 +27,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -40,50 +39,39 @@ SHARED = ROOT.parent / "shared"
 PEERS = {"dlib": "dlib_peer.py", "mediapipe": "mediapipe_peer.py"}
 
 
-def facepoints_rows(images: list[Path], photo: Path, folder: Path, model: str) -> dict:
-    """Every facepoints measurement of one model (bundled name or checkpoint), in this process."""
-    import onnxruntime as ort
-
+def facepoints_rows(decoded: list[np.ndarray], big: np.ndarray, folder: Path, model: str) -> dict:
+    """Every facepoints measurement of one model (bundled name or checkpoint), in this process,
+    on images decoded beforehand (decoding is not timed, as for the peers)."""
     from facepoints.files import detect_files
-    from facepoints.imageio import load_image
-    from facepoints.landmarker import FaceLandmarker, resolve_model_path
+    from facepoints.landmarker import FaceLandmarker
 
-    checkpoint = resolve_model_path(model)
-    onnx = checkpoint.with_suffix(".int8.onnx")  # what the default backend (auto) runs
-    if not onnx.is_file():
-        onnx = checkpoint.with_suffix(".onnx")
-    res = {"model_file": onnx.name}
+    lm = FaceLandmarker(model=model, threads=1)
+    folder_lm = FaceLandmarker(model=model, threads=2)
+    one, two = lm.predictor.runner, folder_lm.predictor.runner  # what the default backend (auto) runs
+    if one is None:
+        raise SystemExit(f"{model}: no ONNX export beside the checkpoint (make one with facepoints export)")
+    res = {"model_file": one.path.name}
 
-    def session(threads: int) -> ort.InferenceSession:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        return ort.InferenceSession(str(onnx), options, providers=["CPUExecutionProvider"])
-
-    one = session(1)
-    name = one.get_inputs()[0].name
-    x = np.random.default_rng(0).random((1, 1, 112, 112), dtype=np.float32)
+    x = np.random.default_rng(0).random((1, 1, *lm.predictor.spec.size), dtype=np.float32)
     for _ in range(50):
-        one.run(None, {name: x})
+        one.run(x)
     t0 = time.perf_counter()
     n = 1000
     for _ in range(n):
-        one.run(None, {name: x})
+        one.run(x)
     res["model_ms"] = 1000 * (time.perf_counter() - t0) / n
 
-    two = session(2)
     res["throughput"] = {}
     for batch in (1, 8, 32):
         xb = np.repeat(x, batch, axis=0)
         for _ in range(10):
-            two.run(None, {name: xb})
+            two.run(xb)
         reps = max(20, 2000 // batch)
         t0 = time.perf_counter()
         for _ in range(reps):
-            two.run(None, {name: xb})
+            two.run(xb)
         res["throughput"][batch] = reps * batch / (time.perf_counter() - t0)
 
-    lm = FaceLandmarker(model=model, threads=1)
-    decoded = [load_image(p) for p in images]
     found = [lm.find_faces(im) for im in decoded]
     faces = sum(len(f) for f in found)
     for im, f in zip(decoded[:20], found[:20]):  # warm-up
@@ -96,7 +84,6 @@ def facepoints_rows(images: list[Path], photo: Path, folder: Path, model: str) -
     for im in decoded:
         lm.detect(im)
     res["e2e_ms"] = 1000 * (time.perf_counter() - t0) / len(decoded)
-    big = load_image(photo)
     lm.detect(big)
     t0 = time.perf_counter()
     reps = 10
@@ -104,7 +91,6 @@ def facepoints_rows(images: list[Path], photo: Path, folder: Path, model: str) -
         photo_faces = len(lm.detect(big))
     res["photo_ms"], res["photo_faces"] = 1000 * (time.perf_counter() - t0) / reps, photo_faces
 
-    folder_lm = FaceLandmarker(model=model, threads=2)
     with tempfile.TemporaryDirectory() as tmp:
         list(detect_files([folder], folder_lm, tmp, draw=False, progress=False))  # warm-up run, then a clean one
     with tempfile.TemporaryDirectory() as tmp:
@@ -175,15 +161,19 @@ def main() -> None:
     args = parser.parse_args()
 
     from facepoints.datasets import open_dataset
+    from facepoints.imageio import load_image
+    from facepoints.predict import points_box
 
     ds = open_dataset(str(SHARED / "data/udacity-68/test"))
     step = max(1, len(ds) // args.images)
     picks = list(range(0, len(ds), step))[: args.images]
     images = [Path(ds.paths[i]) for i in picks]
-    boxes = [[np.concatenate([ds.keypoints[i].min(0), ds.keypoints[i].max(0)]).tolist()] for i in picks]
+    boxes = [[points_box(ds.keypoints[i]).tolist()] for i in picks]
+    decoded = [load_image(p) for p in images]
     with tempfile.TemporaryDirectory() as tmp:
         photo = letterbox_photo(Path(tmp) / "photo_1280x720.png")
-        rows = {f"facepoints {m}": facepoints_rows(images, photo, SHARED / "data/udacity-68/test", m) for m in args.model}
+        big = load_image(photo)
+        rows = {f"facepoints {m}": facepoints_rows(decoded, big, SHARED / "data/udacity-68/test", m) for m in args.model}
         for method in PEERS:
             if args.peers and (args.peers / method / "bin" / "python").is_file():
                 rows[method] = peer_rows(args.peers, method, images, boxes, photo)

@@ -7,7 +7,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from conftest import ASSETS, DATA, needs_shared
+from conftest import ASSETS, DATA, needs_shared, set_eyelids
 
 import facepoints
 from facepoints.apps import align_faces, filter_faces
@@ -431,13 +431,7 @@ def test_eye_state_training_runs_and_needs_both_classes():
     from facepoints.training.eye_state import train_eye_state
 
     ds = open_dataset("synthetic:10@4")
-    kp = ds.keypoints
-    for i in range(len(kp)):
-        for eye in (range(36, 42), range(42, 48)):
-            p = list(eye)
-            mid = (kp[i, p[0], 1] + kp[i, p[3], 1]) / 2
-            half = 0 if i < 3 else 0.35 * abs(kp[i, p[3], 0] - kp[i, p[0], 0])
-            kp[i, p[1:3], 1], kp[i, p[4:6], 1] = mid - half, mid + half
+    set_eyelids(ds.keypoints, closed={0, 1, 2}, opening=0.35)
     net = train_eye_state([ds], epochs=1, open_per_epoch=8, progress=False)
     assert not net.training
     with pytest.raises(ValueError, match="closed"):

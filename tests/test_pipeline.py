@@ -13,6 +13,7 @@ from facepoints.cli.main import main
 from facepoints.datasets import make_synthetic_sample, open_dataset
 from facepoints.detection import Detections, FaceDetector, get_detector, list_detectors, register_detector
 from facepoints.evaluation import box_iou, evaluate_model
+from facepoints.export import SAMPLE_FACE_BOX
 from facepoints.files import detect_files
 from facepoints.inputs import InputSpec
 from facepoints.landmarker import (
@@ -25,7 +26,7 @@ from facepoints.landmarker import (
 )
 from facepoints.layouts import IBUG68, ibug68_mean_shape
 from facepoints.models import create_model
-from facepoints.predict import Predictor
+from facepoints.predict import Predictor, points_box
 from facepoints.transforms import square_crop_matrix, transform_points
 
 
@@ -99,7 +100,7 @@ def test_refinement_recentres_on_the_landmarks():
     image = np.zeros((200, 200, 3), np.uint8)
     once = Predictor(loaded, refine=0).predict(image, [[40, 40, 140, 140]])[0]
     twice = Predictor(loaded, refine=1).predict(image, [[40, 40, 140, 140]])[0]
-    assert np.allclose(twice.box, np.concatenate([once.points.min(0), once.points.max(0)]), atol=1e-3)
+    assert np.allclose(twice.box, points_box(once.points), atol=1e-3)
 
 
 BUNDLED_FILES = sorted({resolve_model_path(name) for name in BUNDLED_MODELS})
@@ -110,7 +111,7 @@ def test_bundled_model_is_self_describing(path):
     predictor = Predictor(path)
     assert predictor.layout.name == "ibug68" and predictor.spec.crop == "face"
     sample = make_synthetic_sample(0, 200)
-    box = np.concatenate([sample.keypoints.min(0), sample.keypoints.max(0)])
+    box = points_box(sample.keypoints)
     result = predictor.predict(sample.image, [box])[0]
     assert result.points.shape == (68, 2) and np.isfinite(result.points).all()
 
@@ -203,7 +204,7 @@ def test_onnx_export_matches_pytorch(tmp_path, name):
 @pytest.mark.parametrize("path", BUNDLED_FILES, ids=lambda p: p.stem)
 def test_bundled_onnx_and_torch_backends_agree(path):
     sample = make_synthetic_sample(3, 180)
-    box = np.concatenate([sample.keypoints.min(0), sample.keypoints.max(0)])
+    box = points_box(sample.keypoints)
     onnx = Predictor(path, backend="onnx").predict(sample.image, [box, box + 3])
     torch_ = Predictor(path, backend="torch").predict(sample.image, [box, box + 3])
     for a, b in zip(onnx, torch_):  # 0.05 px: a near tie of two grid cells decodes through either offset
@@ -220,7 +221,7 @@ def test_cli_export(tmp_path, capsys):
 @pytest.mark.parametrize("path", BUNDLED_FILES, ids=lambda p: p.stem)
 def test_int8_backend_is_the_default_and_close_to_float(path):
     image = np.asarray(Image.open(sample_image_path()).convert("RGB"))
-    box = [178.0, 87.0, 271.0, 178.0]
+    box = list(SAMPLE_FACE_BOX)
     auto = Predictor(path)
     assert auto.backend == "int8"
     (q,) = auto.predict(image, [box])
@@ -231,7 +232,7 @@ def test_int8_backend_is_the_default_and_close_to_float(path):
 
 def test_predict_batch_matches_image_by_image():
     samples = [make_synthetic_sample(k, 160) for k in range(3)]
-    boxes = [np.concatenate([s.keypoints.min(0), s.keypoints.max(0)]) for s in samples]
+    boxes = [points_box(s.keypoints) for s in samples]
     predictor = Predictor(default_model_path(), backend="onnx", refine=1)
     batched = predictor.predict_batch([s.image for s in samples], [[b] for b in boxes])
     for s, b, got in zip(samples, boxes, batched):
@@ -250,7 +251,7 @@ def test_detectors_choose_their_refinement_passes():
 
 def test_refinement_only_for_unsure_faces():
     sample = make_synthetic_sample(2, 160)
-    box = np.concatenate([sample.keypoints.min(0), sample.keypoints.max(0)])
+    box = points_box(sample.keypoints)
     boxes = [box, box + [20, 0, 20, 0]]
     everyone = Predictor(default_model_path(), refine=1, backend="onnx")
     nobody = Predictor(default_model_path(), refine=1, backend="onnx", refine_below=0.0)
@@ -266,11 +267,11 @@ def test_refinement_only_for_unsure_faces():
 
 
 def test_cli_export_int8_and_backend_errors(tmp_path, capsys):
-    from facepoints.checkpoint import save_checkpoint
+    from facepoints.checkpoint import model_record, save_checkpoint
 
     model = create_model("fpnet", input_size=(64, 64)).eval()
     ckpt = tmp_path / "tiny.pt"
-    save_checkpoint(ckpt, {"model": {"name": "fpnet", "kwargs": {"num_points": 68, "in_channels": 1, "input_size": [64, 64]}},
+    save_checkpoint(ckpt, {"model": model_record(model, "fpnet"),
                            "layout": "ibug68", "input": InputSpec(size=(64, 64)).to_dict(), "state_dict": model.state_dict()})  # fmt: skip
     with pytest.raises(ValueError, match="int8"):
         Predictor(ckpt, backend="int8")

@@ -11,6 +11,8 @@ import struct
 import threading
 import time
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -21,6 +23,7 @@ from conftest import ASSETS, needs_shared
 from fastapi.testclient import TestClient
 from PIL import Image
 
+import facepoints.serving.app as app_module
 from facepoints.landmarker import FaceLandmarker, sample_image_path
 from facepoints.serving import ServiceConfig, create_app
 
@@ -133,26 +136,32 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def live_server():
-    """A real uvicorn server on loopback whose detection takes 1.5 s, and a 1 s request timeout."""
-    import facepoints.serving.app as app_module
-
-    original = app_module.FaceLandmarker
-    app_module.FaceLandmarker = SlowLandmarker
-    app = create_app(ServiceConfig(timeout=5.0))
-    app_module.FaceLandmarker = original
+@contextmanager
+def running(app) -> Iterator[str]:
+    """A real uvicorn server for ``app`` on a free loopback port; yields its URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    for _ in range(100):
-        if server.started:
-            break
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start within 10 s")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(5)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def live_server():
+    """A real uvicorn server on loopback whose detection takes 1.5 s, with a 5 s request timeout."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(app_module, "FaceLandmarker", SlowLandmarker)  # the app builds its landmarker on the first request
+        with running(create_app(ServiceConfig(timeout=5.0))) as url:
+            yield url
 
 
 def test_healthz_answers_while_images_are_processed(live_server):
@@ -171,16 +180,10 @@ def test_healthz_answers_while_images_are_processed(live_server):
     assert results["slow"] == 200
 
 
-def test_request_timeout():
-    import facepoints.serving.app as app_module
-
-    original = app_module.FaceLandmarker
-    app_module.FaceLandmarker = SlowLandmarker
-    try:
-        with TestClient(create_app(ServiceConfig(timeout=0.5))) as c:
-            r = c.post("/v1/landmarks", content=SAMPLE)
-    finally:
-        app_module.FaceLandmarker = original
+def test_request_timeout(monkeypatch):
+    monkeypatch.setattr(app_module, "FaceLandmarker", SlowLandmarker)
+    with TestClient(create_app(ServiceConfig(timeout=0.5))) as c:
+        r = c.post("/v1/landmarks", content=SAMPLE)
     assert r.status_code == 503 and "longer" in r.json()["error"]
 
 
@@ -202,12 +205,6 @@ def test_web_page_in_headless_chromium(tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
     photo = ASSETS / "obamas.jpg" if (ASSETS / "obamas.jpg").is_file() else sample_image_path()
     expected = 2 if photo.name == "obamas.jpg" else 1
     options = webdriver.ChromeOptions()
@@ -215,24 +212,23 @@ def test_web_page_in_headless_chromium(tmp_path):
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}"):  # fmt: skip
         options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
-        driver.set_window_size(1000, 900)
-        driver.get(f"http://127.0.0.1:{port}/")
-        driver.find_element(By.ID, "file").send_keys(str(Path(photo).resolve()))
-        WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "canvas").get_attribute("data-drawn") is not None)
-        assert driver.find_element(By.ID, "count").get_attribute("data-faces") == str(expected)
-        assert driver.find_element(By.ID, "canvas").get_attribute("data-drawn") == str(expected)
-        pixels = driver.execute_script(
-            "const c = document.getElementById('canvas'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
-            "let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 1] > 150 && d[i + 2] < 60) n++; return n;"
-        )
-        assert pixels > 50  # the orange-yellow jaw contours are drawn on the picture
-        out = Path("test-output")
-        out.mkdir(exist_ok=True)
-        driver.save_screenshot(str(out / "web-page.png"))
-        assert (out / "web-page.png").stat().st_size > 10_000
-    finally:
-        driver.quit()
-        server.should_exit = True
-        thread.join(5)
+    with running(create_app()) as url:
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        try:
+            driver.set_window_size(1000, 900)
+            driver.get(f"{url}/")
+            driver.find_element(By.ID, "file").send_keys(str(Path(photo).resolve()))
+            WebDriverWait(driver, 60).until(lambda d: d.find_element(By.ID, "canvas").get_attribute("data-drawn") is not None)
+            assert driver.find_element(By.ID, "count").get_attribute("data-faces") == str(expected)
+            assert driver.find_element(By.ID, "canvas").get_attribute("data-drawn") == str(expected)
+            pixels = driver.execute_script(
+                "const c = document.getElementById('canvas'); const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+                "let n = 0; for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 1] > 150 && d[i + 2] < 60) n++; return n;"
+            )
+            assert pixels > 50  # the orange-yellow jaw contours are drawn on the picture
+            out = Path("test-output")
+            out.mkdir(exist_ok=True)
+            driver.save_screenshot(str(out / "web-page.png"))
+            assert (out / "web-page.png").stat().st_size > 10_000
+        finally:
+            driver.quit()

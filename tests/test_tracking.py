@@ -23,9 +23,9 @@ def landmarker():
 
 
 @pytest.fixture(scope="module")
-def astronaut():
+def astronaut(landmarker):
     image = facepoints.load_image(sample_image_path())
-    (face,) = facepoints.detect(image)
+    (face,) = landmarker.detect(image)
     return image, face.points
 
 
@@ -180,7 +180,7 @@ def test_cli_video_and_its_errors(clip_file, tmp_path, capsys):
 @needs_shared
 def test_shared_photo_clip_comes_out_with_stable_ids(landmarker, tmp_path):
     image = facepoints.load_image(ASSETS / "obamas.jpg")
-    faces = facepoints.detect(image)
+    faces = landmarker.detect(image)
     points = np.concatenate([f.points for f in faces])
     lo, hi = points.min(axis=0), points.max(axis=0)
     src = tmp_path / "obamas.mp4"

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import set_eyelids
 
 from facepoints.checkpoint import CheckpointError, load_model, read_checkpoint
 from facepoints.cli.main import main
@@ -185,14 +186,8 @@ def test_closed_eye_faces_are_repeated_with_their_own_augmentation():
     from facepoints.training.data import closed_eye_repeats
 
     ds = open_dataset("synthetic:12@3")
-    kp = ds.keypoints.copy()
-    for i in range(len(kp)):  # eyes of faces 2 and 7 closed (lids on the corner line), others wide open
-        for eye in (range(36, 42), range(42, 48)):
-            p = list(eye)
-            mid = (kp[i, p[0], 1] + kp[i, p[3], 1]) / 2
-            half = 0 if i in (2, 7) else 0.3 * abs(kp[i, p[3], 0] - kp[i, p[0], 0])
-            kp[i, p[1:3], 1], kp[i, p[4:6], 1] = mid - half, mid + half
-    ds.keypoints[:] = kp
+    set_eyelids(ds.keypoints, closed={2, 7}, opening=0.3)  # eyes of faces 2 and 7 closed, others wide open
+    kp = ds.keypoints
     assert eye_aspect_ratio(kp[2]) < 0.15 < eye_aspect_ratio(kp[0])
     repeats = closed_eye_repeats(ds, 3)
     assert repeats.tolist() == [1, 1, 3, 1, 1, 1, 1, 3, 1, 1, 1, 1]
