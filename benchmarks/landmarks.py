@@ -13,7 +13,9 @@ Two protocols per set:
   box convention (facepoints: the landmark box, which is what it is trained on; dlib and MediaPipe:
   the landmark box mapped to their detector's convention by a calibration measured on training data);
 - ``end-to-end``: every method runs its own face detector; a face counts as detected when a
-  detection overlaps the landmark box with IoU >= 0.3, and landmark metrics are over detected faces.
+  detection overlaps the landmark box with IoU >= 0.3, and landmark metrics are over detected faces;
+- ``end-to-end, common faces``: the same predictions restricted to the faces that every method's
+  detector found, so that a detector that misses the hard faces does not flatter its landmarks.
 
 Metrics are those of ``facepoints.metrics`` (NME by the outer eye corners 36/45). Timing is the
 landmark step per face on one thread (facepoints: crop + model + refinement pass; the model
@@ -167,6 +169,12 @@ def main() -> None:
                 if protocol in results:
                     preds, ms = results[protocol]
                     print(row(f"{name}, {protocol}", preds, gts, ms))
+        e2e = {name: results["end-to-end"][0] for name, results in methods.items() if "end-to-end" in results}
+        common = np.all([[p is not None for p in preds] for preds in e2e.values()], axis=0)
+        if len(e2e) > 1 and not common.all():
+            for name, preds in e2e.items():
+                kept = [p for p, keep in zip(preds, common) if keep]
+                print(row(f"{name}, end-to-end, {common.sum()} common faces", kept, gts[common], None))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def resnet18_params(cin, points):
     return total + dense(512, 2 * points)
 
 
-def fpnet_params(cin, points, widths=(16, 24, 32, 64, 96, 128)):
+def fpnet_params(cin, points, widths=(16, 24, 32, 64, 96, 128), context_blocks=0):
     def cbn(a, b, k=1, groups=1):
         return a // groups * b * k * k + bn(b)
 
@@ -46,6 +46,7 @@ def fpnet_params(cin, points, widths=(16, 24, 32, 64, 96, 128)):
     c = widths
     total = cbn(cin, c[0], 3) + cbn(c[0], c[0], 3, c[0])
     total += stage(c[0], c[1], 2) + stage(c[1], c[2], 3) + stage(c[2], c[3], 3) + stage(c[3], c[4], 3) + stage(c[4], c[5], 2)
+    total += context_blocks * ir(c[5], c[5])
     total += cbn(c[5], c[3]) + cbn(c[3], c[3], 3, c[3]) + cbn(c[3], c[5])
     return total + conv(c[5], 3 * points, 1)
 
@@ -115,6 +116,15 @@ def test_channel_and_point_options(name, cin, points):
         assert count_parameters(model) == resnet18_params(3, 68)
     if name == "kaggle_cnn_bn":  # the write-up's 8-output model
         assert model.head[-1].out_features == 8
+
+
+@pytest.mark.parametrize("width, context_blocks", [(1.5, 0), (1.0, 3), (1.5, 3)])
+def test_fpnet_width_and_context_blocks(width, context_blocks):
+    """The bundled models' options: channel widths scale, context blocks add 1/16-scale blocks; the output is unchanged in shape."""
+    model = create_model("fpnet", width=width, context_blocks=context_blocks)
+    widths = tuple(max(8, round(v * width)) for v in (16, 24, 32, 64, 96, 128))
+    assert count_parameters(model) == fpnet_params(1, 68, widths, context_blocks)
+    assert model.eval()(torch.rand(1, 1, 112, 112)).shape == (1, 68, 2)
 
 
 def test_fpnet_decodes_its_own_targets_exactly():

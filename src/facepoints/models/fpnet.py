@@ -55,13 +55,20 @@ class FPNet(KeypointModel):
 
     stride = 8
 
-    def __init__(self, num_points: int, in_channels: int, input_size: tuple[int, int], width: float = 1.0) -> None:
+    def __init__(
+        self, num_points: int, in_channels: int, input_size: tuple[int, int], width: float = 1.0, context_blocks: int = 0
+    ) -> None:
+        """``width`` scales every channel count; ``context_blocks`` adds inverted residual blocks
+        at 1/16 scale, where they are cheap and see the whole face (context for contour points)."""
         super().__init__(num_points, in_channels, input_size)
         c = [max(8, int(round(v * width))) for v in (16, 24, 32, 64, 96, 128)]
         self.stem = nn.Sequential(conv_bn(in_channels, c[0], 3, 2), conv_bn(c[0], c[0], 3, groups=c[0]))  # 1/2
         self.s4 = stage(c[0], c[1], 2, 2, 4)  # 1/4
         self.s8 = nn.Sequential(stage(c[1], c[2], 3, 2, 4), stage(c[2], c[3], 3, 1, 4))  # 1/8
-        self.s16 = nn.Sequential(stage(c[3], c[4], 3, 2, 4), stage(c[4], c[5], 2, 1, 4))  # 1/16
+        s16 = [stage(c[3], c[4], 3, 2, 4), stage(c[4], c[5], 2, 1, 4)]
+        if context_blocks:
+            s16.append(stage(c[5], c[5], context_blocks, 1, 4))
+        self.s16 = nn.Sequential(*s16)  # 1/16
         self.lateral = conv_bn(c[5], c[3], 1)
         self.fuse = nn.Sequential(conv_bn(c[3], c[3], 3, groups=c[3]), conv_bn(c[3], c[5], 1))
         self.head = nn.Conv2d(c[5], 3 * num_points, 1)
@@ -136,5 +143,7 @@ class FPNet(KeypointModel):
     "fpnet", summary="facepoints default: MobileNetV2-style + heatmap/offset head, 112x112 grey", num_points=68,
     in_channels=1, input_size=(112, 112), layout="ibug68",
 )
-def fpnet(num_points: int, in_channels: int, input_size: tuple[int, int], width: float = 1.0) -> FPNet:
-    return FPNet(num_points, in_channels, input_size, width)
+def fpnet(
+    num_points: int, in_channels: int, input_size: tuple[int, int], width: float = 1.0, context_blocks: int = 0
+) -> FPNet:
+    return FPNet(num_points, in_channels, input_size, width, context_blocks)
