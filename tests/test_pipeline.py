@@ -275,10 +275,19 @@ def test_cli_export_int8_and_backend_errors(tmp_path, capsys):
                            "layout": "ibug68", "input": InputSpec(size=(64, 64)).to_dict(), "state_dict": model.state_dict()})  # fmt: skip
     with pytest.raises(ValueError, match="int8"):
         Predictor(ckpt, backend="int8")
-    assert main(["export", "--model", str(ckpt), "--int8", "synthetic:12@1", "--calibration-faces", "8"]) == 0
-    assert (tmp_path / "tiny.int8.onnx").is_file() and "int8" in capsys.readouterr().out
+    assert main(["export", "--model", str(ckpt), "--int8", "synthetic:12@1", "synthetic:6@2", "--calibration-faces", "8"]) == 0
+    assert (tmp_path / "tiny.int8.onnx").is_file()
+    assert "calibrated on 8 faces of synthetic:12@1, synthetic:6@2" in capsys.readouterr().out  # 4 from each
     predictor = Predictor(ckpt)
     assert predictor.backend == "int8"
     sample = make_synthetic_sample(1, 128)
     (r,) = predictor.predict(sample.image, [[30, 30, 100, 100]])
     assert r.points.shape == (68, 2) and np.isfinite(r.points).all()
+
+
+def test_calibration_samples_take_equal_shares_spread_over_each_dataset():
+    from facepoints.export import calibration_samples
+
+    samples = calibration_samples(["synthetic:12@1", "synthetic:6@2"], faces=6)
+    seeds = [int(str(s.path).rpartition("#")[2]) for s in samples]
+    assert seeds == [100_003 + i for i in (0, 4, 8)] + [200_006 + i for i in (0, 2, 4)]

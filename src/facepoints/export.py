@@ -17,7 +17,7 @@ import torch
 from facepoints.checkpoint import LoadedModel
 from facepoints.imageio import atomic_write_bytes
 
-__all__ = ["export_onnx", "OnnxRunner", "onnx_available", "check_parity", "quantize_int8", "sample_crops"]
+__all__ = ["export_onnx", "OnnxRunner", "onnx_available", "check_parity", "quantize_int8", "sample_crops", "calibration_samples"]
 
 #: The face in the bundled photo (its landmark box): the real face parity checks run on.
 SAMPLE_FACE_BOX = (178.0, 87.0, 271.0, 178.0)
@@ -103,6 +103,21 @@ def sample_crops(loaded: LoadedModel, samples: list | None = None, faces: int = 
         boxes, images = [points_box(s.keypoints) for s in samples], [s.image for s in samples]
     crops = [c for image, b in zip(images, boxes) for c in predictor._crops(image, np.asarray([b]))[0]]
     return predictor._tensor(crops, mirror=False)
+
+
+def calibration_samples(specs: list[str], faces: int = 200) -> list:
+    """About ``faces`` labelled faces for int8 calibration, in equal shares from each dataset of
+    ``specs`` and spread evenly over each: a model that serves several kinds of images is
+    calibrated on all of them (docs/default-model.md, experiment 11)."""
+    from facepoints.datasets import open_dataset
+
+    share = max(1, faces // len(specs))
+    samples = []
+    for spec in specs:
+        data = open_dataset(spec)
+        step = max(1, len(data) // share)
+        samples += [data[i] for i in range(0, len(data), step)[:share]]
+    return samples
 
 
 def check_parity(loaded: LoadedModel, path: str | os.PathLike, tolerance: float = 1e-4) -> float:

@@ -6,8 +6,7 @@ import argparse
 from pathlib import Path
 
 from facepoints.checkpoint import load_model
-from facepoints.datasets import open_dataset
-from facepoints.export import check_parity, export_onnx, quantize_int8, sample_crops
+from facepoints.export import calibration_samples, check_parity, export_onnx, quantize_int8, sample_crops
 from facepoints.landmarker import resolve_model_path
 
 
@@ -17,7 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=["onnx"], default="onnx")
     p.add_argument("--out", help="output file (default: beside the checkpoint, .onnx)")
     p.add_argument("--dynamic-batch", action="store_true", help="allow any batch size")
-    p.add_argument("--int8", metavar="SPEC", help="also write NAME.int8.onnx, calibrated on faces of this (training) dataset")
+    p.add_argument(
+        "--int8", metavar="SPEC", nargs="+",
+        help="also write NAME.int8.onnx, calibrated on faces of these (training) datasets, in equal shares",
+    )  # fmt: skip
     p.add_argument("--calibration-faces", type=int, default=200, help="faces used for int8 calibration")
     p.set_defaults(func=run)
 
@@ -32,9 +34,7 @@ def run(args: argparse.Namespace) -> int:
     error = check_parity(loaded, path)
     print(f"wrote {path}; max |onnx - torch| = {error:.2e} on real face crops")
     if args.int8:
-        data = open_dataset(args.int8)
-        step = max(1, len(data) // args.calibration_faces)
-        crops = sample_crops(loaded, [data[i] for i in range(0, len(data), step)[: args.calibration_faces]])
+        crops = sample_crops(loaded, calibration_samples(args.int8, args.calibration_faces))
         q = quantize_int8(path, crops, path.with_suffix(".int8.onnx"))
-        print(f"wrote {q} (int8, calibrated on {len(crops)} faces of {args.int8})")
+        print(f"wrote {q} (int8, calibrated on {len(crops)} faces of {', '.join(args.int8)})")
     return 0
