@@ -275,7 +275,8 @@ def test_cli_export_int8_and_backend_errors(tmp_path, capsys):
                            "layout": "ibug68", "input": InputSpec(size=(64, 64)).to_dict(), "state_dict": model.state_dict()})  # fmt: skip
     with pytest.raises(ValueError, match="int8"):
         Predictor(ckpt, backend="int8")
-    assert main(["export", "--model", str(ckpt), "--int8", "synthetic:12@1", "synthetic:6@2", "--calibration-faces", "8"]) == 0
+    calibration = ["--int8", "synthetic:12@1", "synthetic:6@2", "--calibration-faces", "8"]
+    assert main(["export", "--model", str(ckpt), *calibration]) == 0
     assert (tmp_path / "tiny.int8.onnx").is_file()
     assert "calibrated on 8 faces of synthetic:12@1, synthetic:6@2" in capsys.readouterr().out  # 4 from each
     predictor = Predictor(ckpt)

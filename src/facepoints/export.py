@@ -17,7 +17,10 @@ import torch
 from facepoints.checkpoint import LoadedModel
 from facepoints.imageio import atomic_write_bytes
 
-__all__ = ["export_onnx", "OnnxRunner", "onnx_available", "check_parity", "quantize_int8", "sample_crops", "calibration_samples"]
+__all__ = [
+    "export_onnx", "OnnxRunner", "onnx_available", "check_parity", "quantize_int8", "sample_crops",
+    "calibration_samples",
+]  # fmt: skip
 
 #: The face in the bundled photo (its landmark box): the real face parity checks run on.
 SAMPLE_FACE_BOX = (178.0, 87.0, 271.0, 178.0)

@@ -56,7 +56,12 @@ class FPNet(KeypointModel):
     stride = 8
 
     def __init__(
-        self, num_points: int, in_channels: int, input_size: tuple[int, int], width: float = 1.0, context_blocks: int = 0
+        self,
+        num_points: int,
+        in_channels: int,
+        input_size: tuple[int, int],
+        width: float = 1.0,
+        context_blocks: int = 0,
     ) -> None:
         """``width`` scales every channel count; ``context_blocks`` adds inverted residual blocks
         at 1/16 scale, where they are cheap and see the whole face (context for contour points)."""
