@@ -52,7 +52,7 @@ def facepoints_rows(decoded: list[np.ndarray], big: np.ndarray, folder: Path, mo
         raise SystemExit(f"{model}: no ONNX export beside the checkpoint (make one with facepoints export)")
     res = {"model_file": one.path.name}
 
-    x = np.random.default_rng(0).random((1, 1, *lm.predictor.spec.size), dtype=np.float32)
+    x = np.random.default_rng(0).random((1, lm.predictor.model.in_channels, *lm.predictor.spec.size), dtype=np.float32)
     for _ in range(50):
         one.run(x)
     t0 = time.perf_counter()

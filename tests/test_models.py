@@ -128,23 +128,39 @@ def test_fpnet_width_and_context_blocks(width, context_blocks):
 
 
 def test_fpnet_decodes_its_own_targets_exactly():
-    """Scores peaked at the target cell and offsets set to the target's position in it decode back."""
-    model = create_model("fpnet", num_points=3).eval()
-    targets = torch.tensor([[[-0.5, 0.25], [0.1, -0.7], [0.83, 0.4]]])
+    """Scores peaked at the target cell and offsets of its 3 x 3 neighbourhood set to the target's
+    position, as training fits them, decode back, also in a corner cell whose neighbours leave the grid."""
+    model = create_model("fpnet", num_points=4).eval()
+    targets = torch.tensor([[[-0.5, 0.25], [0.1, -0.7], [0.83, 0.4], [-0.99, 0.98]]])
     h, w = model.input_size
     half = w / 2
     u = (targets[..., 0] * half + (w - 1) / 2 + 0.5) / model.stride
     v = (targets[..., 1] * half + (h - 1) / 2 + 0.5) / model.stride
     g = h // model.stride
-    scores = torch.zeros(1, 3, g, g)
+    scores = torch.zeros(1, 4, g, g)
     ox, oy = torch.zeros_like(scores), torch.zeros_like(scores)
-    for k in range(3):
+    for k in range(4):
         r, c = int(v[0, k]), int(u[0, k])
         scores[0, k, r, c] = 10
-        ox[0, k, r, c], oy[0, k, r, c] = u[0, k] - c, v[0, k] - r
+        for rr in range(max(r - 1, 0), min(r + 2, g)):
+            for cc in range(max(c - 1, 0), min(c + 2, g)):
+                ox[0, k, rr, cc], oy[0, k, rr, cc] = u[0, k] - cc, v[0, k] - rr
     points, conf = model.decode(scores, ox, oy)
     assert torch.allclose(points, targets, atol=1e-5)
     assert (conf > 0.9).all()
+
+
+def test_fpnet_decoding_weighs_the_neighbours_by_score():
+    """Two neighbouring cells with equal scores that predict different places decode between them."""
+    model = create_model("fpnet", num_points=1).eval()
+    g = model.input_size[0] // model.stride
+    scores = torch.full((1, 1, g, g), -30.0)
+    scores[0, 0, 5, 5] = scores[0, 0, 5, 6] = 10
+    ox, oy = torch.zeros_like(scores), torch.full_like(scores, 0.5)
+    ox[0, 0, 5, 5], ox[0, 0, 5, 6] = 0.5, 0.7  # columns 5.5 and 6.7
+    points, _ = model.decode(scores, ox, oy)
+    column = (points[0, 0, 0] * model.input_size[1] / 2 + (model.input_size[1] - 1) / 2 + 0.5) / model.stride
+    assert column.item() == pytest.approx(6.1, abs=1e-4)
 
 
 def test_unknown_model_name():

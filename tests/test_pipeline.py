@@ -230,6 +230,18 @@ def test_int8_backend_is_the_default_and_close_to_float(path):
     assert np.linalg.norm(q.points - f.points, axis=1).mean() < 0.02 * eye  # int8 moves points by < 2 % of the eye distance
 
 
+def test_colour_default_model_is_at_home_on_grey_photos():
+    """The default model reads colour crops; trained with random greyscale, it places the points of
+    a grey copy of the photo within 3 % of the eye distance of the colour photo's."""
+    photo = Image.open(sample_image_path())
+    predictor = Predictor(default_model_path())
+    assert predictor.model.in_channels == 3
+    (colour,) = predictor.predict(np.asarray(photo.convert("RGB")), [list(SAMPLE_FACE_BOX)])
+    (grey,) = predictor.predict(np.asarray(photo.convert("L").convert("RGB")), [list(SAMPLE_FACE_BOX)])
+    eye = np.linalg.norm(colour.points[45] - colour.points[36])
+    assert np.linalg.norm(grey.points - colour.points, axis=1).mean() < 0.03 * eye
+
+
 def test_predict_batch_matches_image_by_image():
     samples = [make_synthetic_sample(k, 160) for k in range(3)]
     boxes = [points_box(s.keypoints) for s in samples]

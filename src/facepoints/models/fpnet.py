@@ -4,9 +4,9 @@ A MobileNetV2-style backbone (inverted residual blocks, Sandler et al. 2018) on 
 face crop, a small top-down path that adds 1/16-scale context back onto the 1/8-scale
 features, and a heatmap + offset head in the manner of PIPNet (Jin et al., "Pixel-in-
 Pixel Net", IJCV 2021): for each landmark, one score per cell of the 1/8 grid and an
-(x, y) offset inside that cell. Decoding takes the best cell and adds its offset, so
-localization is not limited by the grid; the best cell's probability (softmax over the
-cells) is a per-point confidence.
+(x, y) offset inside that cell. Decoding averages the positions (cell + offset) that the
+best cell and its eight neighbours predict, so localization is not limited by the grid;
+the best cell's probability (softmax over the cells) is a per-point confidence.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class FPNet(KeypointModel):
     """Heatmap + offset landmark network; ``stride`` 8 on the input crop."""
 
     stride = 8
+    decode_temperature = 3.0
 
     def __init__(
         self,
@@ -90,18 +91,29 @@ class FPNet(KeypointModel):
         return out[:, :n], out[:, n : 2 * n], out[:, 2 * n :]
 
     def decode(self, scores, off_x, off_y) -> tuple[torch.Tensor, torch.Tensor]:
-        """Best cell + offset -> (keypoints in the centred frame, per-point confidence)."""
+        """Grid outputs -> (keypoints in the centred frame, per-point confidence).
+
+        Each of the best cell's 3 x 3 neighbourhood predicts the point as its own position plus
+        its offset (training fits the offsets of all nine); the point is their mean weighted by
+        a softmax of the cells' scores at temperature ``decode_temperature``, which beats the best
+        cell alone by about 0.06 NME points on the validation split (docs/default-model.md,
+        experiment 12). The confidence is the best cell's softmax probability."""
         b, n, gh, gw = scores.shape
         flat = scores.reshape(b, n, -1)
         best = flat.argmax(-1, keepdim=True)
         conf = torch.softmax(flat, -1).gather(-1, best).squeeze(-1)
-        ox = off_x.reshape(b, n, -1).gather(-1, best).squeeze(-1)
-        oy = off_y.reshape(b, n, -1).gather(-1, best).squeeze(-1)
-        col = (best.squeeze(-1) % gw).to(scores.dtype)
-        row = torch.div(best.squeeze(-1), gw, rounding_mode="floor").to(scores.dtype)
+        step = torch.tensor(NEIGHBOURS, device=scores.device)
+        row = torch.div(best, gw, rounding_mode="floor") + step[:, 0]  # (b, n, 9)
+        col = best % gw + step[:, 1]
+        inside = (row >= 0) & (row < gh) & (col >= 0) & (col < gw)
+        index = row.clamp(0, gh - 1) * gw + col.clamp(0, gw - 1)
+        logits = flat.gather(-1, index) / self.decode_temperature
+        weight = torch.softmax(logits.masked_fill(~inside, float("-inf")), -1)
+        ox = (weight * (col.to(scores.dtype) + off_x.reshape(b, n, -1).gather(-1, index))).sum(-1)
+        oy = (weight * (row.to(scores.dtype) + off_y.reshape(b, n, -1).gather(-1, index))).sum(-1)
         h, w = self.input_size
-        px = (col + ox) * self.stride - 0.5  # cell j spans pixels [8j - 0.5, 8j + 7.5)
-        py = (row + oy) * self.stride - 0.5
+        px = ox * self.stride - 0.5  # cell j spans pixels [8j - 0.5, 8j + 7.5)
+        py = oy * self.stride - 0.5
         half = max(h, w) / 2
         points = torch.stack([(px - (w - 1) / 2) / half, (py - (h - 1) / 2) / half], dim=-1)
         return points, conf
