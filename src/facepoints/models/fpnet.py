@@ -47,7 +47,18 @@ def stage(cin: int, cout: int, repeats: int, stride: int, expand: int) -> nn.Seq
     return nn.Sequential(*blocks)
 
 
-NEIGHBOURS = [(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
+NEIGHBOURS = torch.tensor([(dr, dc) for dr in (-1, 0, 1) for dc in (-1, 0, 1)])  # (9, 2) row, column steps
+
+
+def neighbourhood(row: torch.Tensor, col: torch.Tensor, gh: int, gw: int) -> tuple[torch.Tensor, ...]:
+    """The 3 x 3 cells around integer cells ``(row, col)`` (...) of a ``gh`` x ``gw`` grid: their
+    rows and columns clamped into the grid, whether each lies inside it, and their flat indices,
+    all (..., 9)."""
+    steps = NEIGHBOURS.to(row.device)
+    r, c = row.unsqueeze(-1) + steps[:, 0], col.unsqueeze(-1) + steps[:, 1]
+    inside = (r >= 0) & (r < gh) & (c >= 0) & (c < gw)
+    r, c = r.clamp(0, gh - 1), c.clamp(0, gw - 1)
+    return r, c, inside, r * gw + c
 
 
 class FPNet(KeypointModel):
@@ -100,13 +111,9 @@ class FPNet(KeypointModel):
         experiment 12). The confidence is the best cell's softmax probability."""
         b, n, gh, gw = scores.shape
         flat = scores.reshape(b, n, -1)
-        best = flat.argmax(-1, keepdim=True)
-        conf = torch.softmax(flat, -1).gather(-1, best).squeeze(-1)
-        step = torch.tensor(NEIGHBOURS, device=scores.device)
-        row = torch.div(best, gw, rounding_mode="floor") + step[:, 0]  # (b, n, 9)
-        col = best % gw + step[:, 1]
-        inside = (row >= 0) & (row < gh) & (col >= 0) & (col < gw)
-        index = row.clamp(0, gh - 1) * gw + col.clamp(0, gw - 1)
+        best = flat.argmax(-1)
+        conf = torch.softmax(flat, -1).gather(-1, best.unsqueeze(-1)).squeeze(-1)
+        row, col, inside, index = neighbourhood(torch.div(best, gw, rounding_mode="floor"), best % gw, gh, gw)
         logits = flat.gather(-1, index) / self.decode_temperature
         weight = torch.softmax(logits.masked_fill(~inside, float("-inf")), -1)
         ox = (weight * (col.to(scores.dtype) + off_x.reshape(b, n, -1).gather(-1, index))).sum(-1)
@@ -137,20 +144,19 @@ class FPNet(KeypointModel):
         half = max(h, w) / 2
         u = (targets[..., 0] * half + (w - 1) / 2 + 0.5) / self.stride
         v = (targets[..., 1] * half + (h - 1) / 2 + 0.5) / self.stride
-        col = u.floor().clamp(0, gw - 1)
-        row = v.floor().clamp(0, gh - 1)
+        col = u.floor().clamp(0, gw - 1).long()
+        row = v.floor().clamp(0, gh - 1).long()
         m = mask.to(scores.dtype)
-        ce = F.cross_entropy(scores.reshape(b * n, -1), (row * gw + col).long().reshape(-1), reduction="none")
+        ce = F.cross_entropy(scores.reshape(b * n, -1), (row * gw + col).reshape(-1), reduction="none")
         score_loss = (ce * m.reshape(-1)).sum() / m.sum().clamp(min=1)
-        offset_loss = 0.0
-        for dr, dc in NEIGHBOURS:
-            r, c = (row + dr).clamp(0, gh - 1), (col + dc).clamp(0, gw - 1)
-            index = (r * gw + c).long().unsqueeze(-1)
-            ox = off_x.reshape(b, n, -1).gather(-1, index).squeeze(-1)
-            oy = off_y.reshape(b, n, -1).gather(-1, index).squeeze(-1)
-            pred_off = torch.stack([ox, oy], -1)
-            offset_loss = offset_loss + loss_fn(pred_off, torch.stack([u - c, v - r], -1), mask)
-        loss = score_loss + 5.0 * offset_loss / len(NEIGHBOURS)
+        rows, cols, _, index = neighbourhood(row, col, gh, gw)  # border cells repeat the clamped ones
+        pred_off = torch.stack([o.reshape(b, n, -1).gather(-1, index) for o in (off_x, off_y)], -1)
+        target_off = torch.stack([u.unsqueeze(-1) - cols, v.unsqueeze(-1) - rows], -1)
+        k = NEIGHBOURS.shape[0]  # one masked mean over the nine cells of every point
+        offset_loss = loss_fn(
+            pred_off.reshape(b, n * k, 2), target_off.reshape(b, n * k, 2), mask.repeat_interleave(k, 1)
+        )
+        loss = score_loss + 5.0 * offset_loss
         with torch.no_grad():
             pred = self.decode(scores, off_x, off_y)[0]
         return loss, pred
