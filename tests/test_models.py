@@ -1,5 +1,7 @@
 """Every registry model: output shape, a forward/backward pass, and a parameter count computed by hand."""
 
+import math
+
 import pytest
 import torch
 
@@ -161,6 +163,27 @@ def test_fpnet_decoding_weighs_the_neighbours_by_score():
     points, _ = model.decode(scores, ox, oy)
     column = (points[0, 0, 0] * model.input_size[1] / 2 + (model.input_size[1] - 1) / 2 + 0.5) / model.stride
     assert column.item() == pytest.approx(6.1, abs=1e-4)
+
+
+def test_fpnet_gaussian_cell_targets():
+    """With ``target_sigma`` the score target is a normalized Gaussian over the cell centres that
+    peaks at the cell holding the point and is mirror-symmetric about a point on a cell centre;
+    without it, the cell's index (one-hot cross-entropy)."""
+    soft = create_model("fpnet", num_points=2, target_sigma=0.75)
+    u, v = torch.tensor([[3.2, 7.5]]), torch.tensor([[5.9, 2.5]])  # grid coordinates
+    row, col = v.floor().long(), u.floor().long()
+    q = soft._cell_targets(u, v, row, col, 14, 14)
+    assert q.shape == (2, 196) and torch.allclose(q.sum(-1), torch.ones(2))
+    assert q.argmax(-1).tolist() == (row * 14 + col).reshape(-1).tolist()
+    grid = q[1].reshape(14, 14)  # the point sits on cell (2, 7)'s centre
+    assert torch.allclose(grid[2, 6], grid[2, 8]) and torch.allclose(grid[1, 7], grid[3, 7])
+    assert float(grid[2, 6]) == pytest.approx(float(grid[2, 7]) * math.exp(-1 / (2 * 0.75**2)), rel=1e-5)
+    hard = create_model("fpnet", num_points=2)
+    assert hard._cell_targets(u, v, row, col, 14, 14).tolist() == [5 * 14 + 3, 2 * 14 + 7]
+    images, targets, mask = torch.rand(2, 1, 112, 112), torch.rand(2, 2, 2) - 0.5, torch.ones(2, 2, dtype=torch.bool)
+    loss, _ = soft.compute_loss(images, targets, mask, get_loss("l1"))
+    loss.backward()
+    assert torch.isfinite(loss) and soft.head.weight.grad.abs().sum() > 0
 
 
 def test_unknown_model_name():

@@ -95,6 +95,19 @@ def test_predictor_flip_averages_a_mirrored_pass():
     assert np.allclose(sym[IBUG68.require_flip()][:, 1], flipped.points[:, 1], atol=1e-3)
 
 
+@pytest.mark.parametrize("flip", [False, True])
+def test_predictor_adds_the_point_shift_after_the_mirrored_pass(flip):
+    shift = np.zeros((68, 2), np.float32)
+    shift[:, 0], shift[36, 1] = 0.05, -0.1  # every point right by 5 % of the half crop, one point up
+    image, box = np.zeros((100, 100, 3), np.uint8), [[20, 20, 80, 80]]
+    plain = Predictor(mean_shape_model(), refine=0, flip=flip).predict(image, box)[0]
+    shifted_model = mean_shape_model()
+    shifted_model.meta["point_shift"] = shift.tolist()
+    shifted = Predictor(shifted_model, refine=0, flip=flip).predict(image, box)[0]
+    half_crop = 60 * 1.5 / 2  # the crop's half side in image pixels (box 60, margin 25 % each side)
+    assert np.allclose(shifted.points - plain.points, shift * half_crop, atol=1e-3)
+
+
 def test_refinement_recentres_on_the_landmarks():
     loaded = mean_shape_model()
     image = np.zeros((200, 200, 3), np.uint8)

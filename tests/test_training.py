@@ -14,8 +14,10 @@ from conftest import set_eyelids
 from facepoints.checkpoint import CheckpointError, load_model, read_checkpoint
 from facepoints.cli.main import main
 from facepoints.datasets import open_dataset
+from facepoints.inputs import InputSpec
 from facepoints.training import LOSSES, TrainConfig, TrainingSet, get_loss, resume, split_by_identity, train
 from facepoints.training.data import TrainingSet as _TS
+from facepoints.training.point_shift import fit_point_shift
 
 
 def tiny_config(out, **changes):
@@ -74,6 +76,36 @@ def test_checkpoint_is_self_describing(tmp_path):
     assert loaded.meta["data"]["train"] == ["synthetic:24@1"]
     out = loaded.model(torch.rand(1, 1, 64, 64))
     assert out.shape == (1, 68, 2)
+
+
+def test_model_file_carries_the_point_shift_fitted_on_training_faces(tmp_path):
+    train(tiny_config(tmp_path, epochs=1))
+    data = read_checkpoint(tmp_path / "model.pt")
+    shift = np.asarray(data["point_shift"])
+    assert shift.shape == (68, 2) and np.isfinite(shift).all() and np.abs(shift).max() > 0
+    data["point_shift"] = shift[:10].tolist()  # a shift that does not fit the model is refused
+    torch.save(data, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="point_shift"):
+        load_model(tmp_path / "bad.pt")
+
+
+def test_point_shift_is_the_mean_residual_of_labelled_points():
+    spec = InputSpec(size=(64, 64))
+    faces = open_dataset("synthetic:12@3")
+    faces.masks[:4, :5] = False  # points 0-4 unlabelled on a third of the faces
+    faces.masks[:, 67] = False  # point 67 never labelled: no residual, shift 0
+    samples = TrainingSet(faces, spec, False, "none", cache_size=80, progress=False)
+    targets = torch.stack([samples[i]["keypoints"] for i in range(len(samples))])
+    masks = torch.stack([samples[i]["mask"] for i in range(len(samples))])
+
+    class Constant(torch.nn.Module):
+        def forward(self, x):  # the same points for every face
+            return torch.full((len(x), 68, 2), 0.1)
+
+    shift = fit_point_shift(Constant(), samples, batch_size=5)
+    m = masks.unsqueeze(-1).float()
+    expected = ((targets - 0.1) * m).sum(0) / m.sum(0).clamp(min=1)
+    assert np.allclose(shift, expected.numpy(), atol=1e-6) and (shift[67] == 0).all()
 
 
 def test_corrupt_and_foreign_checkpoints(tmp_path):

@@ -86,5 +86,8 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> L
         model.load_state_dict(data["state_dict"])
     except (KeyError, RuntimeError, TypeError) as exc:
         raise CheckpointError(f"{path}: weights do not fit model {record.get('name')!r} ({exc})") from None
+    shift = data.get("point_shift")
+    if shift is not None and (len(shift) != model.num_points or any(len(p) != 2 for p in shift)):
+        raise CheckpointError(f"{path}: point_shift does not hold one (x, y) pair per point of the model")
     meta = {k: v for k, v in data.items() if k not in ("state_dict", "train_state")}
     return LoadedModel(model.to(device).eval(), data["layout"], InputSpec.from_dict(data["input"]), meta)

@@ -4,7 +4,8 @@
 method identical boxes. Models trained on ``face`` crops see the same square crop with
 margin they were trained on; ``refine`` re-crops around the first pass's landmarks (the
 box convention the model was trained with), which removes most of the difference
-between a detector's box and a landmark box. ``flip`` averages with a mirrored pass.
+between a detector's box and a landmark box. ``flip`` averages with a mirrored pass. A
+checkpoint's ``point_shift`` (its mean residual on its training faces) is added last.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class Predictor:
             torch.set_num_threads(threads)
         self.spec = self.loaded.input
         self.layout = get_layout(self.loaded.layout)
+        shift = np.asarray(self.loaded.meta.get("point_shift", 0.0), np.float32)  # see training/point_shift.py
+        self.shift = shift * self.spec.normalization.scale  # crop pixels, added after any mirrored pass
         self.refine = refine if self.spec.crop == "face" else 0
         self.refine_below = refine_below
         self.flip = flip
@@ -138,7 +141,7 @@ class Predictor:
             mp = mp[:, perm]
             mp[..., 0] = width - 1 - mp[..., 0]
             pts, conf = (pts + mp) / 2, (conf + mc[:, perm]) / 2
-        return pts, conf
+        return pts + self.shift, conf
 
     def _pass(self, images: list[np.ndarray], owner: np.ndarray, boxes: np.ndarray, flip: bool) -> tuple[np.ndarray, np.ndarray]:
         """One model pass over faces (``boxes[k]`` in ``images[owner[k]]``): points in image pixels and confidences."""

@@ -74,10 +74,14 @@ class FPNet(KeypointModel):
         input_size: tuple[int, int],
         width: float = 1.0,
         context_blocks: int = 0,
+        target_sigma: float = 0.0,
     ) -> None:
         """``width`` scales every channel count; ``context_blocks`` adds inverted residual blocks
-        at 1/16 scale, where they are cheap and see the whole face (context for contour points)."""
+        at 1/16 scale, where they are cheap and see the whole face (context for contour points);
+        ``target_sigma`` > 0 trains the cell scores towards a Gaussian of that many cells around
+        the point instead of its one cell (training only: the network is the same)."""
         super().__init__(num_points, in_channels, input_size)
+        self.target_sigma = target_sigma
         c = [max(8, int(round(v * width))) for v in (16, 24, 32, 64, 96, 128)]
         self.stem = nn.Sequential(conv_bn(in_channels, c[0], 3, 2), conv_bn(c[0], c[0], 3, groups=c[0]))  # 1/2
         self.s4 = stage(c[0], c[1], 2, 2, 4)  # 1/4
@@ -132,10 +136,21 @@ class FPNet(KeypointModel):
     def forward(self, x):
         return self.forward_with_confidence(x)[0]
 
+    def _cell_targets(self, u, v, row, col, gh: int, gw: int) -> torch.Tensor:
+        """Cross-entropy targets for points at grid coordinates (u, v): the index of the cell
+        holding each point, or with ``target_sigma`` a Gaussian over the cell centres (B * N, cells)."""
+        if not self.target_sigma:
+            return (row * gw + col).reshape(-1)
+        cy = torch.arange(gh, dtype=u.dtype, device=u.device) + 0.5
+        cx = torch.arange(gw, dtype=u.dtype, device=u.device) + 0.5
+        d2 = (v.unsqueeze(-1) - cy).square().unsqueeze(-1) + (u.unsqueeze(-1) - cx).square().unsqueeze(-2)
+        logits = -d2.reshape(-1, gh * gw) / (2 * self.target_sigma**2)
+        return torch.softmax(logits, -1)
+
     def compute_loss(
         self, images: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor, loss_fn: Callable
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Cross-entropy over the grid cells for the target cell, plus ``loss_fn`` on the
+        """Cross-entropy over the grid cells for the target cell (or its Gaussian), plus ``loss_fn`` on the
         offsets (cell units) at the target cell and its 8 neighbours, so that a near miss
         of the best cell still decodes to the right place. Masked points contribute nothing."""
         scores, off_x, off_y = self.maps(images)
@@ -147,7 +162,7 @@ class FPNet(KeypointModel):
         col = u.floor().clamp(0, gw - 1).long()
         row = v.floor().clamp(0, gh - 1).long()
         m = mask.to(scores.dtype)
-        ce = F.cross_entropy(scores.reshape(b * n, -1), (row * gw + col).reshape(-1), reduction="none")
+        ce = F.cross_entropy(scores.reshape(b * n, -1), self._cell_targets(u, v, row, col, gh, gw), reduction="none")
         score_loss = (ce * m.reshape(-1)).sum() / m.sum().clamp(min=1)
         rows, cols, _, index = neighbourhood(row, col, gh, gw)  # border cells repeat the clamped ones
         pred_off = torch.stack([o.reshape(b, n, -1).gather(-1, index) for o in (off_x, off_y)], -1)
@@ -167,6 +182,11 @@ class FPNet(KeypointModel):
     in_channels=1, input_size=(112, 112), layout="ibug68",
 )
 def fpnet(
-    num_points: int, in_channels: int, input_size: tuple[int, int], width: float = 1.0, context_blocks: int = 0
+    num_points: int,
+    in_channels: int,
+    input_size: tuple[int, int],
+    width: float = 1.0,
+    context_blocks: int = 0,
+    target_sigma: float = 0.0,
 ) -> FPNet:
-    return FPNet(num_points, in_channels, input_size, width, context_blocks)
+    return FPNet(num_points, in_channels, input_size, width, context_blocks, target_sigma)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -91,6 +93,7 @@ class TrainingSet(torch.utils.data.Dataset):
     ) -> None:
         self.dataset = dataset
         self.order = np.arange(len(dataset)) if repeats is None else np.repeat(np.arange(len(dataset)), repeats)
+        self.spec = spec
         self.transform = build_transform(spec, train, augment)
         self.seed = seed
         self.epoch = 0
@@ -106,6 +109,14 @@ class TrainingSet(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.order)
+
+    def unaugmented(self) -> TrainingSet:
+        """The same samples, each once, cropped on their landmark box without jitter or
+        augmentation (the cache is shared, not rebuilt)."""
+        view = copy.copy(self)
+        view.order = np.arange(len(self.dataset))
+        view.transform = build_transform(self.spec, False)
+        return view
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         real = int(self.order[index])

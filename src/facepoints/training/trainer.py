@@ -2,7 +2,8 @@
 
 A run directory holds ``last.pt`` (full state, written after every epoch), ``best.pt``
 (best validation NME so far), ``model.pt`` (best weights, no optimizer state: what you
-ship), ``metrics.csv`` and ``curves.png``. ``--resume RUN_DIR`` continues from
+ship, with the point shift of :mod:`facepoints.training.point_shift` fitted on the training
+faces), ``metrics.csv`` and ``curves.png``. ``--resume RUN_DIR`` continues from
 ``last.pt`` with the same epoch count, curves and random streams. Under ``torchrun`` the
 same command trains with DistributedDataParallel (gloo on CPU, nccl on GPU); rank 0
 alone writes files and metrics are averaged across ranks.
@@ -36,6 +37,7 @@ from facepoints.models import create_model, model_info
 from facepoints.models.baselines import MeanShape
 from facepoints.training.data import TrainingSet, closed_eye_repeats, source_repeats, split_by_identity
 from facepoints.training.losses import get_loss
+from facepoints.training.point_shift import fit_point_shift
 
 __all__ = ["TrainConfig", "train", "resume", "EpochResult"]
 
@@ -379,7 +381,10 @@ def train(cfg: TrainConfig, state: dict | None = None) -> dict:
         "seconds": sum(h.seconds for h in history),
     }
     if rank == 0 and best_state is not None:
-        save_checkpoint(out / "model.pt", {**base_payload, "state_dict": best_state, "metrics": summary})
+        model.load_state_dict(best_state)
+        shift = fit_point_shift(model, train_set.unaugmented(), cfg.batch_size, device)
+        payload = {**base_payload, "state_dict": best_state, "metrics": summary, "point_shift": shift.tolist()}
+        save_checkpoint(out / "model.pt", payload)
         atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
     if dist.is_initialized():
         dist.destroy_process_group()
