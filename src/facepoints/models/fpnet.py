@@ -181,12 +181,6 @@ class FPNet(KeypointModel):
     "fpnet", summary="facepoints default: MobileNetV2-style + heatmap/offset head, 112x112 grey", num_points=68,
     in_channels=1, input_size=(112, 112), layout="ibug68",
 )
-def fpnet(
-    num_points: int,
-    in_channels: int,
-    input_size: tuple[int, int],
-    width: float = 1.0,
-    context_blocks: int = 0,
-    target_sigma: float = 0.0,
-) -> FPNet:
-    return FPNet(num_points, in_channels, input_size, width, context_blocks, target_sigma)
+def fpnet(num_points: int, in_channels: int, input_size: tuple[int, int], **options) -> FPNet:
+    """``options``: those of :class:`FPNet` (``width``, ``context_blocks``, ``target_sigma``)."""
+    return FPNet(num_points, in_channels, input_size, **options)
