@@ -28,7 +28,7 @@ def fit_point_shift(
     for batch in torch.utils.data.DataLoader(samples, batch_size=batch_size):
         images = batch["image"].to(device, memory_format=torch.channels_last)
         mask = batch["mask"].to(device)
-        residual = (batch["keypoints"].to(device) - model(images)) * mask.unsqueeze(-1)
+        residual = torch.where(mask.unsqueeze(-1), batch["keypoints"].to(device) - model(images), 0.0)
         total = residual.sum(0) if total is None else total + residual.sum(0)
         count = mask.sum(0) if count is None else count + mask.sum(0)
     if total is None:
