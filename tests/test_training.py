@@ -214,6 +214,24 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path):
         train(tiny_config(tmp_path / "other", input_size=96, init=str(tmp_path / "base" / "model.pt")))
 
 
+def test_turned_faces_are_repeated_by_the_yaw_of_their_labels():
+    import cv2
+
+    from facepoints.apps.face3d import face3d_reference
+    from facepoints.apps.pose import camera_matrix, project, rotation_matrix
+    from facepoints.training.data import turned_face_repeats
+
+    ds = open_dataset("synthetic:7@3")
+    camera = camera_matrix(640, 480)
+    yaws = [0.0, 8.0, -12.0, 22.0, -30.0, 45.0, 35.0]
+    for i, yaw in enumerate(yaws):  # the 3D reference seen at this yaw (and a little pitch) 600 mm away
+        rvec = cv2.Rodrigues(rotation_matrix(yaw, 5.0, 0.0))[0]
+        ds.keypoints[i] = project(face3d_reference(), rvec, np.array([30.0, -20.0, 600.0]), camera)
+    ds.masks[6, 3] = False  # a turned face with an unknown point is left alone
+    assert turned_face_repeats(ds, 3).tolist() == [1, 1, 1, 3, 3, 3, 1]
+    assert turned_face_repeats(ds, 1).max() == 1
+
+
 def test_closed_eye_faces_are_repeated_with_their_own_augmentation():
     from facepoints.apps.eyes import eye_aspect_ratio
     from facepoints.training.data import closed_eye_repeats

@@ -35,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--complete-only", action="store_true", help="train only on rows with every point labelled")
     p.add_argument("--closed-eyes", type=int, default=1, metavar="K", help="show faces labelled with closed eyes K times per epoch")
     p.add_argument(
+        "--turned", type=int, default=1, metavar="K",
+        help="show faces whose labels turn the head 15 degrees or more sideways K times per epoch",
+    )
+    p.add_argument(
         "--oversample", nargs="+", default=[], metavar="PATTERN=K",
         help="show samples whose path contains PATTERN K times per epoch (e.g. 300w/=2)",
     )
@@ -58,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             loss=args.loss, augment=args.augment, schedule=args.schedule, patience=args.patience, clip=args.clip,
             seed=args.seed, workers=1 if args.workers is None else args.workers, crop=args.crop, input_size=args.input_size, grey=not args.rgb,
             cache_size=args.cache_size, model_kwargs=json.loads(args.model_args), layout=args.layout,
-            complete_only=args.complete_only, init=args.init, closed_eyes=args.closed_eyes,
+            complete_only=args.complete_only, init=args.init, closed_eyes=args.closed_eyes, turned=args.turned,
             oversample=_parse_oversample(args.oversample), progress=not args.no_progress,
         )  # fmt: skip
         summary = train(cfg)

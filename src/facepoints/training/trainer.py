@@ -35,7 +35,13 @@ from facepoints.layouts import get_layout
 from facepoints.metrics import nme as nme_metric
 from facepoints.models import create_model, model_info
 from facepoints.models.baselines import MeanShape
-from facepoints.training.data import TrainingSet, closed_eye_repeats, source_repeats, split_by_identity
+from facepoints.training.data import (
+    TrainingSet,
+    closed_eye_repeats,
+    source_repeats,
+    split_by_identity,
+    turned_face_repeats,
+)
 from facepoints.training.losses import get_loss
 from facepoints.training.point_shift import fit_point_shift
 
@@ -70,6 +76,7 @@ class TrainConfig:
     layout: str | None = None  # map the data to this layout first (e.g. kaggle4 for the two-model recipe)
     complete_only: bool = False  # keep only rows with every point labelled
     closed_eyes: int = 1  # repeat faces labelled with closed eyes this often per epoch
+    turned: int = 1  # repeat faces labelled as turned sideways (|yaw| >= 15 degrees) this often per epoch
     oversample: dict[str, int] = field(default_factory=dict)  # path substring -> repeats per epoch
     init: str | None = None  # start from this checkpoint's weights (fine-tuning); same model and layout
     progress: bool = True
@@ -232,7 +239,11 @@ def train(cfg: TrainConfig, state: dict | None = None) -> dict:
     if cfg.init and state is None:
         _load_init(model, cfg, layout.name, spec)
     show = cfg.progress and rank == 0
-    repeats = closed_eye_repeats(train_data, cfg.closed_eyes) * source_repeats(train_data, cfg.oversample)
+    repeats = (
+        closed_eye_repeats(train_data, cfg.closed_eyes)
+        * turned_face_repeats(train_data, cfg.turned)
+        * source_repeats(train_data, cfg.oversample)
+    )
     train_set = TrainingSet(train_data, spec, True, cfg.augment, cfg.seed, cfg.cache_size, show, repeats)
     val_set = TrainingSet(val_data, spec, False, "none", cfg.seed, cfg.cache_size, show)
     # channels-last convolutions train about 1.5x faster on CPU (oneDNN), also on GPU (cuDNN)
