@@ -6,6 +6,7 @@ import argparse
 import json
 
 from facepoints.training import LOSSES, TrainConfig, resume, train
+from facepoints.training.data import TURNED_YAW
 from facepoints.transforms import AUGMENT_PRESETS
 
 
@@ -36,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--closed-eyes", type=int, default=1, metavar="K", help="show faces labelled with closed eyes K times per epoch")
     p.add_argument(
         "--turned", type=int, default=1, metavar="K",
-        help="show faces whose labels turn the head 15 degrees or more sideways K times per epoch",
+        help=f"show faces whose labels turn the head {TURNED_YAW:g} degrees or more sideways K times per epoch",
     )
     p.add_argument(
         "--oversample", nargs="+", default=[], metavar="PATTERN=K",

@@ -76,7 +76,7 @@ class TrainConfig:
     layout: str | None = None  # map the data to this layout first (e.g. kaggle4 for the two-model recipe)
     complete_only: bool = False  # keep only rows with every point labelled
     closed_eyes: int = 1  # repeat faces labelled with closed eyes this often per epoch
-    turned: int = 1  # repeat faces labelled as turned sideways (|yaw| >= 15 degrees) this often per epoch
+    turned: int = 1  # repeat faces labelled as turned sideways (|yaw| >= data.TURNED_YAW) this often per epoch
     oversample: dict[str, int] = field(default_factory=dict)  # path substring -> repeats per epoch
     init: str | None = None  # start from this checkpoint's weights (fine-tuning); same model and layout
     progress: bool = True
