@@ -185,6 +185,16 @@ def test_evaluate_with_gt_boxes_on_synthetic_data():
     assert box_iou(np.array([[0, 0, 10, 10], [5, 5, 15, 15]]), np.array([0, 0, 10, 10])).tolist() == pytest.approx([1, 25 / 175])
 
 
+def test_evaluate_scores_each_source_of_a_mixed_dataset():
+    ds = open_dataset(["synthetic:4@1", "synthetic:3@2"])
+    result = evaluate_model(Predictor(mean_shape_model(), refine=0), ds, progress=False)
+    parts = result.by_origin
+    assert list(parts) == ["synthetic:4@1", "synthetic:3@2"] and [p.count for p in parts.values()] == [4, 3]
+    assert result.report.nme == pytest.approx(sum(p.count * p.nme for p in parts.values()) / 7)
+    assert set(result.summary()["by_origin"]) == set(parts)
+    assert evaluate_model(Predictor(mean_shape_model(), refine=0), ds.subset([0, 1]), progress=False).by_origin == {}
+
+
 def test_cli_evaluate_takes_bundled_names(capsys):
     assert main(["evaluate", "--model", "fast", "--data", "synthetic:3", "--no-progress"]) == 0
     assert "model fpnet on synthetic" in capsys.readouterr().out

@@ -268,3 +268,22 @@ def test_oversampling_by_source():
     for bad in (["300w/"], ["=2"], ["300w/=x"]):
         with pytest.raises(ValueError, match="PATTERN=K"):
             _parse_oversample(bad)
+
+
+def test_validation_split_reopens_the_faces_a_run_held_out(tmp_path, capsys):
+    from facepoints.training import validation_split
+
+    sources = ["synthetic:16@1", "synthetic:16@3"]
+    summary = train(tiny_config(tmp_path, data=sources, val=None, val_split=0.25, epochs=1))
+    held_out = validation_split(tmp_path)
+    assert len(held_out) == summary["val_samples"] > 0
+    assert held_out.paths == validation_split(tmp_path).paths  # drawn again from the run's seed
+    trained = set(open_dataset(sources).paths) - set(held_out.paths)
+    assert len(trained) == summary["train_samples"]
+    assert set(held_out.origins) == set(sources)
+
+    assert main(["evaluate", "--model", str(tmp_path / "model.pt"), "--val-of", str(tmp_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"| all {len(held_out)} |" in out and "of synthetic:16@1 |" in out and "of synthetic:16@3 |" in out
+    with pytest.raises(ValueError, match="no last.pt or model.pt"):
+        validation_split(tmp_path / "nothing")

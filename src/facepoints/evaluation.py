@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,11 +37,13 @@ class EvaluationResult:
     dataset: str
     model: str
     boxes: str
+    by_origin: dict[str, LandmarkReport] = field(default_factory=dict)  # per source dataset, when several
 
     def summary(self) -> dict:
         return {
             "dataset": self.dataset, "model": self.model, "boxes": self.boxes,
             "detection_rate": self.detection_rate, **self.report.summary(),
+            "by_origin": {name: r.summary() for name, r in self.by_origin.items()},
         }  # fmt: skip
 
 
@@ -76,7 +78,8 @@ def evaluate_model(
     min_iou: float = 0.2,
     progress: bool = True,
 ) -> EvaluationResult:
-    """Predict every sample of ``dataset`` and score against its labels (in the model's layout)."""
+    """Predict every sample of ``dataset`` and score against its labels (in the model's layout);
+    a dataset read from several sources is also scored per source (``by_origin``)."""
     layout = predictor.layout.name
     preds, gts, masks, found = [], [], [], []
     for i in tqdm(range(len(dataset)), desc=f"evaluating {dataset.name}", disable=not progress):
@@ -96,6 +99,13 @@ def evaluate_model(
     if not found_a.any():
         raise ValueError(f"{dataset.name}: the detector found none of the {len(dataset)} labelled faces")
     report = evaluate_points(preds_a[found_a], gts_a[found_a], layout, masks_a[found_a], normalization)
+    by_origin = {}
+    if len(set(dataset.origins)) > 1:
+        origins = np.asarray(dataset.origins)
+        for name in dict.fromkeys(dataset.origins):  # in order of first appearance
+            keep = found_a & (origins == name)
+            if keep.any():
+                by_origin[name] = evaluate_points(preds_a[keep], gts_a[keep], layout, masks_a[keep], normalization)
     return EvaluationResult(
         report=report,
         detection_rate=float(found_a.mean()),
@@ -103,6 +113,7 @@ def evaluate_model(
         dataset=dataset.name,
         model=predictor.loaded.name,
         boxes="gt" if detector is None else "detector",
+        by_origin=by_origin,
     )
 
 

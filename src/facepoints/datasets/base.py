@@ -88,7 +88,9 @@ class LandmarkDataset(Sequence[Sample]):
     """An indexed dataset: annotations are parsed (and validated) up front, images load lazily.
 
     ``sources[i]`` is an image path or a zero-argument function returning the image;
-    ``where[i]`` says where annotation ``i`` came from (``file:row``) for error messages.
+    ``where[i]`` says where annotation ``i`` came from (``file:row``) for error messages;
+    ``origins[i]`` names the dataset it was read from (kept through concatenation and subsets,
+    so that a mixed split can be scored per source).
     """
 
     def __init__(
@@ -101,14 +103,16 @@ class LandmarkDataset(Sequence[Sample]):
         identities: list[str | None],
         where: list[str],
         paths: list[str] | None = None,
+        origins: list[str] | None = None,
     ) -> None:
         n = len(sources)
         lay = get_layout(layout)
         keypoints = np.asarray(keypoints, dtype=np.float32).reshape(n, -1, 2)
         if keypoints.shape[1] != lay.num_points:
             raise DatasetError(f"{name}: {keypoints.shape[1]} points per sample, layout {layout} has {lay.num_points}")
-        if not (len(identities) == len(where) == n and masks.shape[:1] == (n,)):
-            raise ValueError("sources, keypoints, masks, identities and where must have one entry per sample")
+        origins = [name] * n if origins is None else origins
+        if not (len(identities) == len(where) == len(origins) == n and masks.shape[:1] == (n,)):
+            raise ValueError("sources, keypoints, masks, identities, where and origins must have one entry per sample")
         self.name = name
         self.layout = layout
         self.sources = sources
@@ -117,6 +121,7 @@ class LandmarkDataset(Sequence[Sample]):
         self.identities = identities
         self.where = where
         self.paths = paths if paths is not None else [s if isinstance(s, str) else w for s, w in zip(sources, where)]
+        self.origins = origins
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -158,6 +163,7 @@ class LandmarkDataset(Sequence[Sample]):
             identities=[self.identities[i] for i in idx],
             where=[self.where[i] for i in idx],
             paths=[self.paths[i] for i in idx],
+            origins=[self.origins[i] for i in idx],
         )
 
     def to_layout(self, layout: str) -> LandmarkDataset:
@@ -195,6 +201,7 @@ class ConcatDataset(LandmarkDataset):
             identities=[i for p in parts for i in p.identities],
             where=[w for p in parts for w in p.where],
             paths=[x for p in parts for x in p.paths],
+            origins=[o for p in parts for o in p.origins],
         )
 
 

@@ -45,7 +45,7 @@ from facepoints.training.data import (
 from facepoints.training.losses import get_loss
 from facepoints.training.point_shift import fit_point_shift
 
-__all__ = ["TrainConfig", "train", "resume", "EpochResult"]
+__all__ = ["TrainConfig", "train", "resume", "validation_split", "EpochResult"]
 
 
 @dataclass
@@ -203,6 +203,16 @@ def resume(run_dir: str | os.PathLike, epochs: int | None = None, workers: int |
     if workers is not None:
         changes["workers"] = workers
     return train(TrainConfig.from_dict({**state["config"], **changes}), state)
+
+
+def validation_split(run_dir: str | os.PathLike) -> LandmarkDataset:
+    """The faces the run in ``run_dir`` held out for model selection (its ``--val`` set, or the same
+    ``--val-split`` of its data, drawn again from its seed), so a model can be scored where it was chosen."""
+    run = Path(run_dir)
+    checkpoint = run / "last.pt" if (run / "last.pt").is_file() else run / "model.pt"
+    if not checkpoint.is_file():
+        raise ValueError(f"{run_dir}: no last.pt or model.pt of a training run")
+    return _open_data(TrainConfig.from_dict(read_checkpoint(checkpoint)["config"]))[1]
 
 
 def _load_init(model: torch.nn.Module, cfg: TrainConfig, layout: str, spec: InputSpec) -> None:
