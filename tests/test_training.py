@@ -15,7 +15,9 @@ from facepoints.checkpoint import CheckpointError, load_model, read_checkpoint
 from facepoints.cli.main import main
 from facepoints.datasets import open_dataset
 from facepoints.inputs import InputSpec
-from facepoints.training import LOSSES, TrainConfig, TrainingSet, get_loss, resume, split_by_identity, train
+from facepoints.training import (
+    LOSSES, TrainConfig, TrainingSet, get_loss, resume, split_by_identity, train, validation_split,
+)  # fmt: skip
 from facepoints.training.data import TrainingSet as _TS
 from facepoints.training.point_shift import fit_point_shift
 
@@ -271,8 +273,6 @@ def test_oversampling_by_source():
 
 
 def test_validation_split_reopens_the_faces_a_run_held_out(tmp_path, capsys):
-    from facepoints.training import validation_split
-
     sources = ["synthetic:16@1", "synthetic:16@3"]
     summary = train(tiny_config(tmp_path, data=sources, val=None, val_split=0.25, epochs=1))
     held_out = validation_split(tmp_path)

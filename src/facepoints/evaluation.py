@@ -100,9 +100,10 @@ def evaluate_model(
         raise ValueError(f"{dataset.name}: the detector found none of the {len(dataset)} labelled faces")
     report = evaluate_points(preds_a[found_a], gts_a[found_a], layout, masks_a[found_a], normalization)
     by_origin = {}
-    if len(set(dataset.origins)) > 1:
+    names = list(dict.fromkeys(dataset.origins))  # the sources, in order of first appearance
+    if len(names) > 1:
         origins = np.asarray(dataset.origins)
-        for name in dict.fromkeys(dataset.origins):  # in order of first appearance
+        for name in names:
             keep = found_a & (origins == name)
             if keep.any():
                 by_origin[name] = evaluate_points(preds_a[keep], gts_a[keep], layout, masks_a[keep], normalization)

@@ -208,8 +208,8 @@ def resume(run_dir: str | os.PathLike, epochs: int | None = None, workers: int |
 def validation_split(run_dir: str | os.PathLike) -> LandmarkDataset:
     """The faces the run in ``run_dir`` held out for model selection (its ``--val`` set, or the same
     ``--val-split`` of its data, drawn again from its seed), so a model can be scored where it was chosen."""
-    run = Path(run_dir)
-    checkpoint = run / "last.pt" if (run / "last.pt").is_file() else run / "model.pt"
+    run = Path(run_dir)  # model.pt (no optimizer state) is the smaller read; an unfinished run has only last.pt
+    checkpoint = run / "model.pt" if (run / "model.pt").is_file() else run / "last.pt"
     if not checkpoint.is_file():
         raise ValueError(f"{run_dir}: no last.pt or model.pt of a training run")
     return _open_data(TrainConfig.from_dict(read_checkpoint(checkpoint)["config"]))[1]
