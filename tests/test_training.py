@@ -112,21 +112,21 @@ def test_point_shift_is_the_mean_residual_of_labelled_points():
     assert np.allclose(shift, expected.numpy(), atol=1e-6) and (shift[67] == 0).all()
 
 
-
 def test_validation_scores_predictions_with_the_point_shift():
     """Model selection sees the model as it ships: predictions plus the point shift."""
     spec = InputSpec(size=(64, 64))
     faces = TrainingSet(open_dataset("synthetic:6@4"), spec, False, "none", cache_size=80, progress=False)
     loader = torch.utils.data.DataLoader(faces, batch_size=4)
 
-    class OffByOne(torch.nn.Module):  # every point 0.05 (normalized) left of its label
+    class Offset(torch.nn.Module):  # every point 0.05 (normalized) left of its label
         def compute_loss(self, images, targets, mask, loss_fn):
             return torch.tensor(0.0), targets - torch.tensor([0.05, 0.0])
 
-    _, raw_nme, raw_rmse = _validate(OffByOne(), faces, loader, get_loss("l1"), "ibug68", spec, "cpu")
+    _, raw_nme, raw_rmse = _validate(Offset(), faces, loader, get_loss("l1"), "ibug68", spec, "cpu")
     shift = torch.tensor([0.05, 0.0]).expand(68, 2)
-    _, nme, rmse = _validate(OffByOne(), faces, loader, get_loss("l1"), "ibug68", spec, "cpu", shift)
+    _, nme, rmse = _validate(Offset(), faces, loader, get_loss("l1"), "ibug68", spec, "cpu", shift)
     assert raw_nme > 0.01 and raw_rmse > 0.5 and nme < 1e-6 and rmse < 1e-4
+
 
 def test_corrupt_and_foreign_checkpoints(tmp_path):
     train(tiny_config(tmp_path, epochs=1))

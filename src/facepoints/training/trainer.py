@@ -1,9 +1,9 @@
 """The trainer behind ``facepoints train``: Adam, schedules, early stopping, checkpoints, resume, DDP.
 
 A run directory holds ``last.pt`` (full state, written after every epoch), ``best.pt``
-(best validation NME so far, scored with the point shift as shipped), ``model.pt`` (best weights, no optimizer state: what you
-ship, with the point shift of :mod:`facepoints.training.point_shift` fitted on the training
-faces), ``metrics.csv`` and ``curves.png``. ``--resume RUN_DIR`` continues from
+(best validation NME so far, scored with a point shift as shipped models are), ``model.pt``
+(best weights, no optimizer state: what you ship, with the point shift of
+:mod:`facepoints.training.point_shift` fitted on the training faces), ``metrics.csv`` and ``curves.png``. ``--resume RUN_DIR`` continues from
 ``last.pt`` with the same epoch count, curves and random streams. Under ``torchrun`` the
 same command trains with DistributedDataParallel (gloo on CPU, nccl on GPU); rank 0
 alone writes files and metrics are averaged across ranks.
@@ -50,6 +50,7 @@ __all__ = ["TrainConfig", "train", "resume", "validation_split", "EpochResult"]
 
 #: About this many unaugmented training crops fit the point shift that each epoch's validation applies.
 SHIFT_PROBE = 512
+
 
 @dataclass
 class TrainConfig:
@@ -261,7 +262,8 @@ def train(cfg: TrainConfig, state: dict | None = None) -> dict:
     val_set = TrainingSet(val_data, spec, False, "none", cfg.seed, cfg.cache_size, show)
     # every epoch is scored as it would ship: with a point shift fitted on a fixed sample of training crops
     unaugmented = train_set.unaugmented()
-    shift_probe = torch.utils.data.Subset(unaugmented, range(0, len(unaugmented), max(1, len(unaugmented) // SHIFT_PROBE)))
+    probe_step = max(1, len(unaugmented) // SHIFT_PROBE)
+    shift_probe = torch.utils.data.Subset(unaugmented, range(0, len(unaugmented), probe_step))
     # channels-last convolutions train about 1.5x faster on CPU (oneDNN), also on GPU (cuDNN)
     model.to(device, memory_format=torch.channels_last)
 
@@ -434,7 +436,9 @@ class _WithLoss(torch.nn.Module):
 
 
 @torch.no_grad()
-def _validate(model, val_set, loader, loss_fn, layout, spec, device, shift=None) -> tuple[float, float, float]:
+def _validate(
+    model, val_set, loader, loss_fn, layout, spec, device, shift: torch.Tensor | None = None
+) -> tuple[float, float, float]:
     """Validation loss, NME and RMSE (px); ``shift`` (the point shift, normalized frame) is added
     to the predictions before NME and RMSE, as the predictor adds it."""
     model.eval()
