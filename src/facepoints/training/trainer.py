@@ -5,8 +5,9 @@ A run directory holds ``last.pt`` (full state, written after every epoch), ``bes
 (best weights, no optimizer state: what you ship, with the point shift of
 :mod:`facepoints.training.point_shift` fitted on the training faces), ``metrics.csv`` and
 ``curves.png``. ``--resume RUN_DIR`` continues from ``last.pt`` with the same epoch count,
-curves and random streams. Under ``torchrun`` the same command trains with DistributedDataParallel (gloo on CPU, nccl on GPU); rank 0
-alone writes files and metrics are averaged across ranks.
+curves and random streams. Under ``torchrun`` the same command trains with
+DistributedDataParallel (gloo on CPU, nccl on GPU); rank 0 alone writes files and metrics are
+averaged across ranks.
 """
 
 from __future__ import annotations
