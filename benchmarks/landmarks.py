@@ -6,6 +6,7 @@ Run by hand from the repository root (needs ../shared; the peers are optional):
     python benchmarks/landmarks.py                      # facepoints + mean shape only
     python benchmarks/landmarks.py --peers /work/peers  # also dlib and MediaPipe (see benchmarks/peers/README.md)
     python benchmarks/landmarks.py --model default fast # both bundled facepoints models
+    python benchmarks/landmarks.py --refine 1           # a second pass for every face
 
 Two protocols per set:
 
@@ -140,11 +141,14 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="first N images of each set (quick look)")
     parser.add_argument("--flip", action="store_true", help="facepoints with mirror test-time augmentation")
     parser.add_argument(
+        "--refine", type=int, help="facepoints refinement passes for every face (default: the detector's policy)"
+    )
+    parser.add_argument(
         "--model", nargs="+", default=["default"], help="facepoints model(s): bundled names or checkpoint paths"
     )
     args = parser.parse_args()
     torch.set_num_threads(1)
-    landmarkers = {model: FaceLandmarker(model=model, flip=args.flip, threads=1) for model in args.model}
+    landmarkers = {model: FaceLandmarker(model=model, flip=args.flip, refine=args.refine, threads=1) for model in args.model}
     for set_name, rel in SETS.items():
         ds = open_dataset(SHARED / rel)
         samples = [ds[i] for i in range(min(len(ds), args.limit or len(ds)))]
