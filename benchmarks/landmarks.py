@@ -148,7 +148,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(1)
-    landmarkers = {model: FaceLandmarker(model=model, flip=args.flip, refine=args.refine, threads=1) for model in args.model}
+    landmarkers = {
+        model: FaceLandmarker(model=model, flip=args.flip, refine=args.refine, threads=1) for model in args.model
+    }
     for set_name, rel in SETS.items():
         ds = open_dataset(SHARED / rel)
         samples = [ds[i] for i in range(min(len(ds), args.limit or len(ds)))]
