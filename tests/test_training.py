@@ -122,9 +122,9 @@ def test_validation_scores_predictions_with_the_point_shift():
         def compute_loss(self, images, targets, mask, loss_fn):
             return torch.tensor(0.0), targets - torch.tensor([0.05, 0.0])
 
-    _, raw_nme, raw_rmse = _validate(Offset(), faces, loader, get_loss("l1"), "ibug68", spec, "cpu")
+    _, raw_nme, raw_rmse = _validate(Offset(), loader, get_loss("l1"), "ibug68", spec, "cpu")
     shift = torch.tensor([0.05, 0.0]).expand(68, 2)
-    _, nme, rmse = _validate(Offset(), faces, loader, get_loss("l1"), "ibug68", spec, "cpu", shift)
+    _, nme, rmse = _validate(Offset(), loader, get_loss("l1"), "ibug68", spec, "cpu", shift)
     assert raw_nme > 0.01 and raw_rmse > 0.5 and nme < 1e-6 and rmse < 1e-4
 
 
@@ -217,6 +217,25 @@ def test_torchrun_two_cpu_processes(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert len(rows) == 2
     assert load_model(tmp_path / "model.pt").layout == "ibug68"
+
+
+@pytest.mark.skipif(shutil.which("torchrun") is None and not os.path.exists(os.path.join(os.path.dirname(sys.executable), "torchrun")), reason="no torchrun")
+def test_torchrun_validation_scores_as_one_process_does(tmp_path):
+    # lr 0 and a network without batch norm: both runs keep the same initial weights, so the
+    # validation split, sharded over two ranks or not, must score the same
+    torchrun = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
+    common = ["--model", "mlp_baseline", "--data", "synthetic:8", "--val", "synthetic:6@9", "--epochs", "1",
+              "--batch-size", "4", "--lr", "0", "--workers", "0", "--input-size", "32", "--cache-size", "48",
+              "--no-progress"]  # fmt: skip
+    cmd = [torchrun, "--nproc_per_node=2", "--master_port=29534", "-m", "facepoints", "train", *common,
+           "--out", str(tmp_path / "ddp")]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert main(["train", *common, "--out", str(tmp_path / "one")]) == 0
+    ddp, one = (next(csv.DictReader(open(tmp_path / run / "metrics.csv"))) for run in ("ddp", "one"))
+    assert float(one["val_nme"]) > 0.01
+    assert float(ddp["val_nme"]) == pytest.approx(float(one["val_nme"]), rel=1e-4)
+    assert float(ddp["val_rmse"]) == pytest.approx(float(one["val_rmse"]), rel=1e-4)
 
 
 def test_fine_tuning_starts_from_the_given_weights(tmp_path):

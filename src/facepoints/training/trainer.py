@@ -350,7 +350,7 @@ def train(cfg: TrainConfig, state: dict | None = None) -> dict:
             train_loss_sum, train_count = _all_sum(sums, device)
             shift = torch.as_tensor(fit_point_shift(model, shift_probe, cfg.batch_size, device), device=device)
             val_loss, val_nme, val_rmse = _validate(
-                model, val_set, make_loader(val_set, False, 0), loss_fn, layout.name, spec, device, shift
+                model, make_loader(val_set, False, 0), loss_fn, layout.name, spec, device, shift
             )
             lr = optimizer.param_groups[0]["lr"]
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -438,12 +438,12 @@ class _WithLoss(torch.nn.Module):
 
 @torch.no_grad()
 def _validate(
-    model, val_set, loader, loss_fn, layout, spec, device, shift: torch.Tensor | None = None
+    model, loader, loss_fn, layout, spec, device, shift: torch.Tensor | None = None
 ) -> tuple[float, float, float]:
     """Validation loss, NME and RMSE (px); ``shift`` (the point shift, normalized frame) is added
     to the predictions before NME and RMSE, as the predictor adds it."""
     model.eval()
-    sums = [0.0, 0.0, 0.0, 0.0]  # loss * n, nme sum, squared error sum, coordinate count
+    sums = [0.0, 0.0, 0.0, 0.0, 0.0]  # loss * n, nme sum, squared error sum, coordinate count, faces
     for batch in loader:
         images, targets, mask = _on_device(batch, device)
         loss, pred = model.compute_loss(images, targets, mask, loss_fn)
@@ -456,10 +456,10 @@ def _validate(
         m = mask.unsqueeze(-1).expand_as(err)
         sums[2] += float(err[m].sum())
         sums[3] += float(m.sum())
-    n = len(val_set)
-    total = _all_sum(sums + [float(n)], device)
-    if dist.is_initialized():
-        n = total[4]
+        sums[4] += len(images)
+    # under DDP each rank scores its shard of the split: divide by the faces scored, not the split's size
+    total = _all_sum(sums, device)
+    n = max(total[4], 1.0)
     val_nme = total[1] / n if get_layout(layout).norm_pair is not None else math.nan
     return total[0] / n, val_nme, math.sqrt(total[2] / max(total[3], 1))
 
@@ -472,7 +472,7 @@ def _fit_mean_shape(model, train_set, val_set, layout, spec, cfg, payload, rank,
         masks.append(batch["mask"])
     model.fit(torch.cat(targets), torch.cat(masks))
     loader = torch.utils.data.DataLoader(val_set, batch_size=cfg.batch_size)
-    val_loss, val_nme, val_rmse = _validate(model, val_set, loader, get_loss(cfg.loss), layout, spec, torch.device("cpu"))
+    val_loss, val_nme, val_rmse = _validate(model, loader, get_loss(cfg.loss), layout, spec, torch.device("cpu"))
     summary = {"model": cfg.model, "epochs_run": 1, "best_val_nme": val_nme, "val_rmse_px": val_rmse,
                "train_samples": len(train_set), "val_samples": len(val_set), "parameters": 0}  # fmt: skip
     if rank == 0:
