@@ -176,16 +176,17 @@ def test_labelled_states_of_real_faces(name, eyes_closed, mouth_open):
 @needs_shared
 def test_classifier_finds_closed_eyes_on_real_faces():
     """AFW through the whole pipeline: every face with a labelled closed eye (EAR < 0.12) and
-    60 faces with both eyes labelled open (EAR > 0.2). The classifier must find at least as many
-    closed eyes as the aspect ratio of the predicted eyelids, and most open eyes stay open."""
+    every face with both eyes labelled open (EAR > 0.2). The classifier must judge no more of these
+    eyes wrongly (closed ones missed plus open ones called closed) than the aspect ratio of the
+    predicted eyelids does, find a good share of the closed eyes, and keep most open eyes open."""
     from facepoints.datasets import open_dataset
 
     ds = open_dataset(str(DATA / "300w" / "afw"))
     labels = np.stack([eye_aspect_ratio(ds.keypoints, eye) for eye in (RIGHT_EYE, LEFT_EYE)], axis=1)
     closed_faces = np.flatnonzero((labels < 0.12).any(axis=1))
-    open_faces = np.flatnonzero((labels > 0.2).all(axis=1))[:60]
+    open_faces = np.flatnonzero((labels > 0.2).all(axis=1))
     found = {"classifier": 0, "ear": 0}
-    kept = 0
+    kept = {"classifier": 0, "ear": 0}
     for i in np.concatenate([closed_faces, open_faces]):
         sample = ds[int(i)]
         face = min(facepoints.detect(sample.image, eyes=True), key=lambda f: np.linalg.norm(f.points.mean(0) - sample.keypoints.mean(0)))
@@ -195,10 +196,13 @@ def test_classifier_finds_closed_eyes_on_real_faces():
             found["classifier"] += int((closed & (labels[i] < 0.12)).sum())
             found["ear"] += int((ears & (labels[i] < 0.12)).sum())
         else:
-            kept += int((~closed).sum())
-    total = int((labels[closed_faces] < 0.12).sum())
-    assert found["classifier"] >= found["ear"] and found["classifier"] >= 0.4 * total
-    assert kept >= 0.95 * 2 * len(open_faces)
+            kept["classifier"] += int((~closed).sum())
+            kept["ear"] += int((~ears).sum())
+    total, opened = int((labels[closed_faces] < 0.12).sum()), 2 * len(open_faces)
+    wrong = {method: total - found[method] + opened - kept[method] for method in found}
+    assert wrong["classifier"] <= wrong["ear"], (found, kept)
+    assert found["classifier"] >= 0.4 * total
+    assert kept["classifier"] >= 0.95 * opened
 
 
 @needs_shared
