@@ -23,6 +23,10 @@ from facepoints.training.point_shift import fit_point_shift
 from facepoints.training.trainer import _validate
 
 
+TORCHRUN = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
+needs_torchrun = pytest.mark.skipif(not os.path.exists(TORCHRUN), reason="no torchrun")
+
+
 def tiny_config(out, **changes):
     cfg = dict(
         model="fpnet", data=["synthetic:24@1"], val=["synthetic:8@2"], out=str(out), epochs=3, batch_size=8,
@@ -205,10 +209,9 @@ def test_cli_train_and_models_list(tmp_path, capsys):
     assert main(["train", "--model", "fpnet"]) == 1  # missing --data / --out: clear error
 
 
-@pytest.mark.skipif(shutil.which("torchrun") is None and not os.path.exists(os.path.join(os.path.dirname(sys.executable), "torchrun")), reason="no torchrun")
+@needs_torchrun
 def test_torchrun_two_cpu_processes(tmp_path):
-    torchrun = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
-    cmd = [torchrun, "--nproc_per_node=2", "--master_port=29533", "-m", "facepoints", "train", "--model", "fpnet",
+    cmd = [TORCHRUN, "--nproc_per_node=2", "--master_port=29533", "-m", "facepoints", "train", "--model", "fpnet",
            "--data", "synthetic:16", "--val", "synthetic:4@9", "--epochs", "2", "--batch-size", "4", "--workers", "0",
            "--input-size", "48", "--cache-size", "64", "--out", str(tmp_path), "--no-progress"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -219,15 +222,14 @@ def test_torchrun_two_cpu_processes(tmp_path):
     assert load_model(tmp_path / "model.pt").layout == "ibug68"
 
 
-@pytest.mark.skipif(shutil.which("torchrun") is None and not os.path.exists(os.path.join(os.path.dirname(sys.executable), "torchrun")), reason="no torchrun")
+@needs_torchrun
 def test_torchrun_validation_scores_as_one_process_does(tmp_path):
     # lr 0 and a network without batch norm: both runs keep the same initial weights, so the
     # validation split, sharded over two ranks or not, must score the same
-    torchrun = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
     common = ["--model", "mlp_baseline", "--data", "synthetic:8", "--val", "synthetic:6@9", "--epochs", "1",
               "--batch-size", "4", "--lr", "0", "--workers", "0", "--input-size", "32", "--cache-size", "48",
               "--no-progress"]  # fmt: skip
-    cmd = [torchrun, "--nproc_per_node=2", "--master_port=29534", "-m", "facepoints", "train", *common,
+    cmd = [TORCHRUN, "--nproc_per_node=2", "--master_port=29534", "-m", "facepoints", "train", *common,
            "--out", str(tmp_path / "ddp")]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
