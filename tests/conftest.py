@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 from PIL import Image
 
 from facepoints.datasets import make_synthetic_sample
+from facepoints.schema import output_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("FACEPOINTS_SHARED", ROOT.parent / "shared"))
@@ -72,3 +74,8 @@ def set_eyelids(keypoints: np.ndarray, closed: set[int], opening: float) -> None
             mid = (keypoints[i, p[0], 1] + keypoints[i, p[3], 1]) / 2
             half = 0 if i in closed else opening * abs(keypoints[i, p[3], 0] - keypoints[i, p[0], 0])
             keypoints[i, p[1:3], 1], keypoints[i, p[4:6], 1] = mid - half, mid + half
+
+
+def assert_valid_output(record: dict) -> None:
+    """Fail unless ``record`` is valid under the shipped output schema (resources/output.schema.json)."""
+    jsonschema.validate(record, output_schema())

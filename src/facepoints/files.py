@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from facepoints.imageio import IMAGE_SUFFIXES, ImageReadError, atomic_write_bytes, load_image, save_image
 from facepoints.landmarker import Face, FaceLandmarker, draw_faces
+from facepoints.schema import SCHEMA_VERSION
 
 __all__ = ["ImageResult", "detect_files", "list_images", "safe_output"]
 
@@ -41,9 +42,11 @@ class ImageResult:
     skipped: bool = False
 
     def to_dict(self) -> dict:
+        """The image's record in the versioned output schema (docs/output.md)."""
         if self.error is not None:
-            return {"image": self.path, "error": self.error}
-        return {"image": self.path, "width": self.width, "height": self.height, "faces": [f.to_dict() for f in self.faces]}
+            return {"schema": SCHEMA_VERSION, "image": self.path, "error": self.error}
+        faces = [f.to_dict() for f in self.faces]
+        return {"schema": SCHEMA_VERSION, "image": self.path, "width": self.width, "height": self.height, "faces": faces}
 
 
 def list_images(folder: Path) -> list[Path]:

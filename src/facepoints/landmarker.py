@@ -69,17 +69,21 @@ class Face:
     eyes: EyeState | None = None
     expression: Expression | None = None
     track_id: int | None = None  # stable identity across video frames (facepoints.tracking)
+    keypoints5: np.ndarray | None = None  # (5, 2) the detector's eyes, nose tip, mouth corners; None without them
 
     def to_dict(self) -> dict:
-        """JSON-ready: box, scores, layout, ``[x, y]`` points rounded to 0.01 px, and the
-        pose, eye state and expression when they were asked for."""
+        """JSON-ready, as ``resources/output.schema.json`` says: detector box, score and keypoints,
+        the points rounded to 0.01 px with their confidences, and the pose, eye state and
+        expression when they were asked for."""
         out = {} if self.track_id is None else {"track_id": self.track_id}
         out |= {
             "box": [round(float(v), 2) for v in self.box],
             "score": round(float(self.score), 4),
-            "landmark_score": round(float(self.landmark_score), 4),
+            "keypoints5": None if self.keypoints5 is None else _xy(self.keypoints5),
             "layout": self.layout,
-            "points": [[round(float(x), 2), round(float(y), 2)] for x, y in self.points],
+            "points": _xy(self.points),
+            "point_confidence": [round(float(c), 4) for c in self.point_confidence],
+            "landmark_score": round(float(self.landmark_score), 4),
         }
         for name in ("pose", "eyes", "expression"):
             value = getattr(self, name)
@@ -98,6 +102,10 @@ class Face:
         if expression:
             self.expression = expression_of(self.points)
         return self
+
+
+def _xy(points: np.ndarray) -> list[list[float]]:
+    return [[round(float(x), 2), round(float(y), 2)] for x, y in points]
 
 
 ImageLike = np.ndarray | Image.Image | str | os.PathLike

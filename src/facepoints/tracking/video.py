@@ -23,6 +23,7 @@ from facepoints.apps.filters import make_filter
 from facepoints.files import safe_output
 from facepoints.imageio import ImageReadError
 from facepoints.landmarker import Face, draw_faces
+from facepoints.schema import SCHEMA_VERSION
 from facepoints.tracking.tracker import Tracker
 
 __all__ = ["VideoSummary", "process_video", "open_capture"]
@@ -61,7 +62,7 @@ def _part(path: Path) -> Path:
 
 
 def _frame_record(index: int, timestamp: float, faces: list[Face]) -> dict:
-    return {"frame": index, "time": round(timestamp, 4), "faces": [f.to_dict() for f in faces]}
+    return {"schema": SCHEMA_VERSION, "frame": index, "time": round(timestamp, 4), "faces": [f.to_dict() for f in faces]}
 
 
 class _Window:
