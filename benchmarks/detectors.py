@@ -3,13 +3,16 @@
 Run by hand from the repository root (needs ../shared):
 
     python benchmarks/detectors.py                 # the table for every available detector
+    python benchmarks/detectors.py --yunet-weights ../shared/models/yunet/*.onnx   # also other YuNet files
     python benchmarks/detectors.py --calibrate     # also measure each detector's box calibration
                                                    # on the training sets (never on the test sets)
 
 Detection rate: a labelled face counts as found when a detection overlaps its landmark box
 with IoU >= 0.3. False positives are counted on the demo photos whose face counts are known
 (obamas.jpg: 2, the_beatles.jpg: 4, mona_lisa.jpg: 1) as detections beyond that count.
-Times are per image on one thread.
+Small faces: a 4000 x 3000 group photo of 24 Udacity test faces pasted on a textured background,
+scaled so that each landmark box is 60 (90, 120) px wide; found = faces matched, false = the
+detections that match no face. Times are per image on one thread.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from facepoints.datasets import open_dataset  # noqa: E402
-from facepoints.detection import get_detector, list_detectors  # noqa: E402
+from facepoints.detection import DEFAULT_MIN_FACE, get_detector, list_detectors  # noqa: E402
 from facepoints.evaluation import box_iou  # noqa: E402
 from facepoints.imageio import load_image  # noqa: E402
 from facepoints.predict import points_box  # noqa: E402
@@ -54,6 +57,46 @@ def false_positives(detector) -> int:
     return extra
 
 
+def group_photo(face_px: float, count: int = 24, size: tuple[int, int] = (4000, 3000), seed: int = 0):
+    """A large photo of ``count`` small faces (landmark box ``face_px`` wide) and their landmark boxes."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    noise = rng.normal(0, 1, (h // 40, w // 40, 3)).astype(np.float32)
+    canvas = cv2.resize(cv2.GaussianBlur(noise, (0, 0), 2), (w, h), interpolation=cv2.INTER_CUBIC)
+    canvas = np.clip(128 + 60 * canvas / (canvas.std() + 1e-6), 0, 255).astype(np.uint8)
+    faces = open_dataset(SHARED / "data/udacity-68/test")
+    picks = rng.choice(len(faces), count, replace=False)
+    cols = int(np.ceil(np.sqrt(count * w / h)))
+    rows = int(np.ceil(count / cols))
+    boxes = []
+    for k, i in enumerate(picks):
+        sample = faces[int(i)]
+        box = points_box(sample.keypoints)
+        scale = face_px / (box[2] - box[0])
+        margin = 0.8 * (box[2] - box[0])
+        x1, y1 = max(0, int(box[0] - margin)), max(0, int(box[1] - margin))
+        x2, y2 = min(sample.image.shape[1], int(box[2] + margin)), min(sample.image.shape[0], int(box[3] + margin))
+        patch = cv2.resize(sample.image[y1:y2, x1:x2], None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        cx = (k % cols + 0.5) * w / cols + rng.uniform(-0.15, 0.15) * w / cols
+        cy = (k // cols + 0.5) * h / rows + rng.uniform(-0.15, 0.15) * h / rows
+        px, py = int(cx - patch.shape[1] / 2), int(cy - patch.shape[0] / 2)
+        canvas[py : py + patch.shape[0], px : px + patch.shape[1]] = patch
+        boxes.append((box - (x1, y1, x1, y1)) * scale + (px, py, px, py))
+    return canvas, np.asarray(boxes)
+
+
+def small_faces(detector, face_px: float) -> tuple[int, int, float]:
+    """Faces found, false detections and ms on the group photo of ``face_px`` faces."""
+    image, truth = group_photo(face_px)
+    t0 = time.perf_counter()
+    boxes = detector.detect(image).boxes
+    ms = 1000 * (time.perf_counter() - t0)
+    if not len(boxes):
+        return 0, 0, ms
+    iou = box_iou(boxes, truth)
+    return int((iou.max(0) >= 0.3).sum()), int((iou.max(1) < 0.3).sum()), ms
+
+
 def calibrate(detector, step: int) -> tuple[float, float, float, float, int]:
     """Median (dx, dy, sx, sy) from detector boxes to landmark boxes on the training sets."""
     rows = []
@@ -79,18 +122,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calibrate", action="store_true")
     parser.add_argument("--step", type=int, default=3, help="use every STEP-th training image for calibration")
+    parser.add_argument("--yunet-weights", nargs="*", default=[], help="other YuNet ONNX files to measure too")
+    parser.add_argument("--min-face", type=float, nargs="+", default=[DEFAULT_MIN_FACE], help="min_face values (0: off)")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     sets = {name: open_dataset(SHARED / rel) for name, rel in TEST_SETS.items()}
-    print("| detector | " + " | ".join(f"{n} detected % | {n} ms/img" for n in sets) + " | false positives on demos |")
-    print("|---|" + "---|---|" * len(sets) + "---|")
-    for name in list_detectors(available_only=True):
-        detector = get_detector(name)
-        cells = []
-        for ds in sets.values():
-            rate, ms = detection_rate(detector, ds)
-            cells += [f"{100 * rate:.1f}", f"{ms:.1f}"]
-        print(f"| {name} | " + " | ".join(cells) + f" | {false_positives(detector)} |")
+    groups = (60, 90, 120)
+    print("| detector | min face | " + " | ".join(f"{n} detected % | {n} ms/img" for n in sets)
+          + " | false positives on demos | " + " | ".join(f"{g} px group: found, false, ms" for g in groups) + " |")
+    print("|---|---|" + "---|---|" * len(sets) + "---|" + "---|" * len(groups))
+    configs = [(name, {}) for name in list_detectors(available_only=True)]
+    configs += [(f"yunet {Path(w).name}", {"weights": w}) for w in args.yunet_weights]
+    for label, kwargs in configs:
+        for min_face in args.min_face:
+            detector = get_detector(label.split()[0], min_face=min_face or None, **kwargs)
+            cells = []
+            for ds in sets.values():
+                rate, ms = detection_rate(detector, ds)
+                cells += [f"{100 * rate:.1f}", f"{ms:.1f}"]
+            cells.append(str(false_positives(detector)))
+            for g in groups:
+                found, false, ms = small_faces(detector, g)
+                cells.append(f"{found}/24, {false}, {ms:.0f}")
+            print(f"| {label} | {min_face or 'off'} | " + " | ".join(cells) + " |", flush=True)
     if args.calibrate:
         print("\nbox calibration (median over training images; landmark box from detector box):")
         for name in list_detectors(available_only=True):

@@ -56,7 +56,7 @@ def mean_shape_model(size=64) -> LoadedModel:
 
 
 def test_detector_downscales_large_images_and_maps_boxes_back():
-    detector = get_detector("test_centre")
+    detector = get_detector("test_centre", min_face=None)
     image = np.full((600, 900, 3), 50, np.uint8)
     found = detector.detect(image)
     assert detector.seen[:2] == (67, 100)  # worked on a copy no larger than max_side

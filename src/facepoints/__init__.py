@@ -12,7 +12,8 @@ from facepoints.datasets import (
     synthetic_dataset,
 )
 from facepoints.imageio import ImageReadError, load_image, save_image
-from facepoints.landmarker import Face, FaceLandmarker, detect, draw_faces
+from facepoints.landmarker import Face, FaceLandmarker, detect, detect_batch, draw_faces
+from facepoints.predict import Predictor
 from facepoints.layouts import Layout, convert_points, get_layout, list_layouts
 from facepoints.viz import dataset_grid, draw_keypoints
 
@@ -25,11 +26,13 @@ __all__ = [
     "ImageReadError",
     "LandmarkDataset",
     "Layout",
+    "Predictor",
     "Sample",
     "__version__",
     "convert_points",
     "dataset_grid",
     "detect",
+    "detect_batch",
     "draw_faces",
     "draw_keypoints",
     "get_layout",

@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -21,39 +19,13 @@ from facepoints.apps.expression import expression as expression_of
 from facepoints.apps.eyes import EyeState, eye_state
 from facepoints.apps.pose import HeadPose, draw_pose, head_pose
 from facepoints.checkpoint import LoadedModel
-from facepoints.detection import FaceDetector, get_detector
-from facepoints.detection.base import Detections
-from facepoints.imageio import load_image, to_rgb_uint8
+from facepoints.detection import DEFAULT_MIN_FACE, BoxCalibration, Detections, FaceDetector, detector_calibration, get_detector
+from facepoints.imageio import ImageReadError, load_image, to_rgb_uint8
 from facepoints.predict import Predictor
+from facepoints.resources import BUNDLED_MODELS, default_model_path, resolve_model_path, sample_image_path
 from facepoints.viz import draw_keypoints
 
-__all__ = ["Face", "FaceLandmarker", "detect", "default_model_path", "resolve_model_path", "sample_image_path", "draw_faces", "BUNDLED_MODELS"]
-
-#: Names accepted for ``model=``: bundled weights inside the package. ``default`` is the most
-#: accurate; ``fast`` is a narrower network of the same design, about half the time per face.
-BUNDLED_MODELS = {"default": "fpnet68.pt", "fpnet68": "fpnet68.pt", "fast": "fpnet68-fast.pt", "fpnet68-fast": "fpnet68-fast.pt"}
-
-
-def _resource(name: str) -> Path:
-    return Path(str(resources.files("facepoints.resources").joinpath(name)))
-
-
-def resolve_model_path(model: str | os.PathLike) -> Path:
-    """A bundled model name or a checkpoint path -> the checkpoint file."""
-    if isinstance(model, str) and model in BUNDLED_MODELS:
-        return _resource(BUNDLED_MODELS[model])
-    return Path(model)
-
-
-def default_model_path() -> Path:
-    """The bundled default landmark model (see its model card in docs/default-model.md)."""
-    return _resource(BUNDLED_MODELS["default"])
-
-
-def sample_image_path() -> Path:
-    """The bundled sample photo (NASA portrait of astronaut Eileen Collins, public domain)."""
-    return _resource("astronaut.jpg")
-
+__all__ = ["Face", "FaceLandmarker", "detect", "detect_batch", "default_model_path", "resolve_model_path", "sample_image_path", "draw_faces", "BUNDLED_MODELS"]
 
 @dataclass
 class Face:
@@ -111,16 +83,21 @@ def _xy(points: np.ndarray) -> list[list[float]]:
 ImageLike = np.ndarray | Image.Image | str | os.PathLike
 
 
-def as_rgb(image: ImageLike) -> np.ndarray:
-    """An RGB uint8 array from a path, a PIL image or an array of any mode."""
+def as_rgb(image: ImageLike, bgr: bool = False) -> np.ndarray:
+    """An RGB uint8 array from a path, a PIL image or an array of any mode (``bgr``: the array's
+    colour channels are in OpenCV's order). Raises :class:`ImageReadError` for anything else."""
     if isinstance(image, (str, os.PathLike)):
         return load_image(image)
-    return to_rgb_uint8(image)
+    if not isinstance(image, (np.ndarray, Image.Image)):
+        raise ImageReadError(f"expected an image path, a PIL image or an array, not {type(image).__name__}")
+    rgb = to_rgb_uint8(image)
+    return np.ascontiguousarray(rgb[:, :, ::-1]) if bgr and isinstance(image, np.ndarray) else rgb
 
 
 class FaceLandmarker:
     """Face detector + landmark model. ``model`` is a bundled name, a checkpoint path or a
-    loaded model; ``detector`` a registry name or instance (``None``: the default)."""
+    loaded model; ``detector`` a registry name or instance (``None``: the default);
+    ``min_face`` the narrowest face (landmark-box width, pixels) the detector searches for."""
 
     def __init__(
         self,
@@ -130,8 +107,9 @@ class FaceLandmarker:
         flip: bool = False,
         backend: str = "auto",
         threads: int | None = None,
+        min_face: float | None = DEFAULT_MIN_FACE,
     ) -> None:
-        self.detector = detector if isinstance(detector, FaceDetector) else get_detector(detector)
+        self.detector = detector if isinstance(detector, FaceDetector) else get_detector(detector, min_face=min_face)
         source = model if isinstance(model, LoadedModel) else resolve_model_path(model or "default")
         below = self.detector.refine_below if refine is None else float("inf")
         refine = self.detector.refine_passes if refine is None else refine
@@ -141,34 +119,73 @@ class FaceLandmarker:
     def layout(self) -> str:
         return self.predictor.layout.name
 
-    def detect(self, image: ImageLike, pose: bool = False, eyes: bool = False, expression: bool = False) -> list[Face]:
+    def detect(
+        self,
+        image: ImageLike,
+        pose: bool = False,
+        eyes: bool = False,
+        expression: bool = False,
+        boxes: np.ndarray | list | None = None,
+        box_convention: str | None = None,
+        bgr: bool = False,
+    ) -> list[Face]:
         """Every face in ``image`` with its landmarks, best detector score first; optionally
-        with head pose, eye state and expression measures."""
-        rgb = as_rgb(image)
-        return self.landmarks([rgb], [self.find_faces(rgb)], pose=pose, eyes=eyes, expression=expression)[0]
+        with head pose, eye state and expression measures.
+
+        Arrays are RGB; pass ``bgr=True`` for arrays from ``cv2.imread``. ``boxes`` (``(K, 4)``
+        x1, y1, x2, y2 in pixel-centre coordinates) replace the detector: faces from a detector of
+        your own. ``box_convention`` says what they frame: ``"landmark"`` (the box of the 68
+        points, what the model was trained on) or a registered detector's name, whose box
+        calibration is applied (default: this landmarker's detector, so the boxes of
+        :meth:`find_faces` give exactly the faces of a plain ``detect``).
+        """
+        rgb = as_rgb(image, bgr)
+        if boxes is None:
+            found = self.find_faces(rgb)
+        else:
+            boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+            found = Detections(boxes, np.ones(len(boxes), np.float32))
+        return self.landmarks([rgb], [found], pose=pose, eyes=eyes, expression=expression, box_convention=box_convention)[0]
+
+    def detect_batch(
+        self, images: list[ImageLike], pose: bool = False, eyes: bool = False, expression: bool = False, bgr: bool = False
+    ) -> list[list[Face]]:
+        """:meth:`detect` for many images: the faces of all of them share one landmark-model batch."""
+        rgbs = [as_rgb(image, bgr) for image in images]
+        return self.landmarks(rgbs, [self.find_faces(rgb) for rgb in rgbs], pose=pose, eyes=eyes, expression=expression)
 
     def find_faces(self, image: np.ndarray) -> Detections:
-        """The detector's step alone (boxes and scores in its own convention)."""
+        """The detector's step alone (boxes, scores and keypoints in its own convention)."""
         return self.detector.detect(image)
 
     def landmarks(
-        self, images: list[np.ndarray], found: list[Detections], pose: bool = False, eyes: bool = False, expression: bool = False
+        self,
+        images: list[np.ndarray],
+        found: list[Detections],
+        pose: bool = False,
+        eyes: bool = False,
+        expression: bool = False,
+        box_convention: str | None = None,
     ) -> list[list[Face]]:
         """The landmark step for several RGB images and their detections, all faces in one batch."""
-        boxes = [self.detector.calibration.apply(f.boxes) for f in found]
-        results = self.predictor.predict_batch(images, boxes)
+        if box_convention is None or box_convention == self.detector.name:
+            calibration = self.detector.calibration
+        else:
+            calibration = BoxCalibration() if box_convention == "landmark" else detector_calibration(box_convention)
+        results = self.predictor.predict_batch(images, [calibration.apply(f.boxes) for f in found])
         out = []
         for image, f, res in zip(images, found, results):
+            kps = [None] * len(f) if f.keypoints is None else f.keypoints
             out.append([
-                Face(box, float(score), r.points, r.confidence, r.score, self.layout).measure(image, pose, eyes, expression)
-                for box, score, r in zip(f.boxes, f.scores, res)
+                Face(box, float(score), r.points, r.confidence, r.score, self.layout, keypoints5=k).measure(image, pose, eyes, expression)
+                for box, score, k, r in zip(f.boxes, f.scores, kps, res)
             ])  # fmt: skip
         return out
 
 
 @cache
-def _default_landmarker(detector: str | None, model: str | None) -> FaceLandmarker:
-    return FaceLandmarker(detector, model)
+def _default_landmarker(detector: str | None, model: str | None, min_face: float | None) -> FaceLandmarker:
+    return FaceLandmarker(detector, model, min_face=min_face)
 
 
 def detect(
@@ -178,10 +195,22 @@ def detect(
     pose: bool = False,
     eyes: bool = False,
     expression: bool = False,
+    min_face: float | None = DEFAULT_MIN_FACE,
+    bgr: bool = False,
 ) -> list[Face]:
-    """Faces and 68 landmarks in ``image`` (path, PIL image or array), with a cached default
-    landmarker; ``pose``, ``eyes`` and ``expression`` add those measures to each face."""
-    return _default_landmarker(detector, model).detect(image, pose=pose, eyes=eyes, expression=expression)
+    """Faces and 68 landmarks in ``image`` (path, PIL image or RGB array; ``bgr=True`` for OpenCV
+    arrays), with a cached landmarker; ``pose``, ``eyes`` and ``expression`` add those measures to
+    each face. Raises :class:`facepoints.ImageReadError` for input that is not a readable image."""
+    landmarker = _default_landmarker(detector, model, min_face)
+    return landmarker.detect(image, pose=pose, eyes=eyes, expression=expression, bgr=bgr)
+
+
+def detect_batch(
+    images: list[ImageLike], detector: str | None = None, model: str | None = None, min_face: float | None = DEFAULT_MIN_FACE,
+    bgr: bool = False,
+) -> list[list[Face]]:  # fmt: skip
+    """:func:`detect` for a list of images, their faces in one landmark-model batch."""
+    return _default_landmarker(detector, model, min_face).detect_batch(images, bgr=bgr)
 
 
 def _labels(face: Face) -> list[str]:

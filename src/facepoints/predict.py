@@ -21,6 +21,7 @@ import torch
 from facepoints.checkpoint import LoadedModel, load_model
 from facepoints.export import OnnxRunner, onnx_available
 from facepoints.layouts import get_layout
+from facepoints.resources import resolve_model_path
 from facepoints.transforms import resize_matrix, square_crop_matrix
 from facepoints.transforms.geometry import warp_image
 
@@ -60,7 +61,15 @@ class Predictor:
         """``backend``: ``torch``, ``onnx`` (the checkpoint's ``.onnx`` sibling through onnxruntime),
         ``int8`` (its ``.int8.onnx`` sibling, quantized) or ``auto`` (the fastest there: int8, then
         onnx, then torch). ``refine`` passes go only to faces whose mean point confidence after
-        the first pass is below ``refine_below`` (default: every face)."""
+        the first pass is below ``refine_below`` (default: every face). ``model``: a loaded model,
+        a checkpoint path, or a bundled model's name (``"default"``, ``"fast"``).
+
+        Boxes given to :meth:`predict` frame the 68 points (the landmark-box convention the model
+        was trained on); boxes of a detector need its calibration first
+        (``facepoints.detection.detector_calibration(name).apply(boxes)``), or use
+        ``FaceLandmarker.detect(image, boxes=..., box_convention=name)``, which applies it."""
+        if isinstance(model, (str, os.PathLike)):
+            model = resolve_model_path(model)
         self.loaded = model if isinstance(model, LoadedModel) else load_model(model, device)
         self.model = self.loaded.model.eval()
         self.runner = None

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from importlib import resources
 from pathlib import Path
+
+from facepoints.resources import resource_path
 
 __all__ = ["SCHEMA_VERSION", "schema_path", "output_schema"]
 
@@ -19,7 +20,7 @@ SCHEMA_VERSION = 1
 
 def schema_path() -> Path:
     """The JSON Schema file shipped in the package."""
-    return Path(str(resources.files("facepoints.resources").joinpath("output.schema.json")))
+    return resource_path("output.schema.json")
 
 
 @cache

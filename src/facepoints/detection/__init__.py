@@ -2,20 +2,24 @@
 
 from facepoints.detection import haar, yunet  # noqa: F401
 from facepoints.detection.base import (
-    DEFAULT_ORDER,
+    DEFAULT_DETECTOR,
+    DEFAULT_MIN_FACE,
     BoxCalibration,
     Detections,
     FaceDetector,
+    detector_calibration,
     get_detector,
     list_detectors,
     register_detector,
 )
 
 __all__ = [
-    "DEFAULT_ORDER",
+    "DEFAULT_DETECTOR",
+    "DEFAULT_MIN_FACE",
     "BoxCalibration",
     "Detections",
     "FaceDetector",
+    "detector_calibration",
     "get_detector",
     "list_detectors",
     "register_detector",

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facepoints.detection.base import BoxCalibration, Detections, FaceDetector, register_detector
+from facepoints.detection.base import DEFAULT_MIN_FACE, BoxCalibration, Detections, FaceDetector, register_detector
 
 CASCADE = "haarcascade_frontalface_default.xml"
 
@@ -25,6 +25,8 @@ def _cascade_path() -> Path | None:
 @register_detector("haar")
 class HaarDetector(FaceDetector):
     max_side = 1024
+    tile = 1024
+    smallest_face = 44.0  # its minimum window below (1/20 of a 1024 px side) is about a 44 px landmark box
     score_threshold = 0.0
     calibration = BoxCalibration(dx=0.005, dy=0.164, sx=0.860, sy=0.831)  # benchmarks/detectors.py --calibrate
 
@@ -36,8 +38,8 @@ class HaarDetector(FaceDetector):
     def missing_reason(cls) -> str:
         return f"{CASCADE} not found in cv2.data.haarcascades (install opencv-python-headless<5)"
 
-    def __init__(self, score_threshold: float | None = None, min_neighbors: int = 5) -> None:
-        super().__init__(score_threshold)
+    def __init__(self, score_threshold: float | None = None, min_face: float | None = DEFAULT_MIN_FACE, min_neighbors: int = 5) -> None:
+        super().__init__(score_threshold, min_face)
         self.cascade = cv2.CascadeClassifier(str(_cascade_path()))
         self.min_neighbors = min_neighbors
 

@@ -1,23 +1,32 @@
-"""YuNet (Wu, Peng & Yu, "YuNet: A Tiny Millisecond-level Face Detector", 2023), through
-the ``yuface`` wheel of libfacedetection (BSD licence), which compiles the model weights
-into the library: nothing is downloaded. The wheel exists for CPython 3.11 on x86-64
-Linux; elsewhere this detector reports itself unavailable and the default falls back.
+"""YuNet (Wu, Peng & Yu, "YuNet: A Tiny Millisecond-level Face Detector", 2023) through OpenCV's own
+``cv2.FaceDetectorYN`` (every opencv-python wheel since 4.8), with the ONNX weights bundled in the
+package: the same results on every platform that has OpenCV wheels, and nothing downloaded.
+
+The bundled file is YuNet-n (``yunet_n_640_640.onnx`` of ShiqiYu/libfacedetection.train; its
+licence is ``resources/yunet.LICENSE``), chosen over YuNet-s by the measurements in
+docs/detection.md. Other YuNet ONNX files load with ``get_detector("yunet", weights=PATH)``.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import warnings
+import os
+import threading
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from facepoints.detection.base import BoxCalibration, Detections, FaceDetector, register_detector
+from facepoints.detection.base import DEFAULT_MIN_FACE, BoxCalibration, Detections, FaceDetector, register_detector
+from facepoints.resources import resource_path
+
+WEIGHTS = "yunet_n_640_640.onnx"
 
 
 @register_detector("yunet")
 class YuNetDetector(FaceDetector):
-    max_side = 960  # libfacedetection's own working limit
+    max_side = 960
+    tile = 960
+    smallest_face = 20.0  # landmark-box width at the detector's input found reliably (docs/detection.md)
     score_threshold = 0.6
     calibration = BoxCalibration(dx=0.017, dy=0.144, sx=1.054, sy=0.769)  # benchmarks/detectors.py --calibrate
     # Calibrated YuNet boxes are close to the training crops: a refinement pass for every face gains
@@ -28,28 +37,39 @@ class YuNetDetector(FaceDetector):
 
     @classmethod
     def available(cls) -> bool:
-        return importlib.util.find_spec("yuface") is not None
+        return hasattr(cv2, "FaceDetectorYN")
 
     @classmethod
     def missing_reason(cls) -> str:
-        return "the yuface package is not installed (pip install yuface; CPython 3.11, x86-64 Linux)"
+        return "this OpenCV has no cv2.FaceDetectorYN (install opencv-python-headless>=4.8)"
 
-    def __init__(self, score_threshold: float | None = None) -> None:
-        super().__init__(score_threshold)
-        from yuface import c_detect
+    def __init__(
+        self, score_threshold: float | None = None, min_face: float | None = DEFAULT_MIN_FACE, weights: str | os.PathLike | None = None
+    ) -> None:
+        super().__init__(score_threshold, min_face)
+        self.weights = Path(weights) if weights is not None else resource_path(WEIGHTS)
+        if not self.weights.is_file():
+            raise FileNotFoundError(f"YuNet weights not found: {self.weights}")
+        self._local = threading.local()  # cv2.FaceDetectorYN is not thread-safe: one network per thread
+        self._network()
 
-        self._c_detect = c_detect
+    def _network(self) -> cv2.FaceDetectorYN:
+        net = getattr(self._local, "net", None)
+        if net is None:
+            try:
+                net = cv2.FaceDetectorYN.create(str(self.weights), "", (320, 320), self.score_threshold, 0.3, 5000)
+            except cv2.error as exc:
+                raise ValueError(f"{self.weights}: not a YuNet ONNX model ({exc.err.strip() or exc})") from None
+            self._local.net = net
+        return net
 
     def _detect(self, image: np.ndarray) -> Detections:
-        bgr = np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = np.asarray(self._c_detect(bgr), dtype=np.float64)
-        if result.size == 0:
+        net = self._network()
+        net.setInputSize((image.shape[1], image.shape[0]))
+        _, faces = net.detect(cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        if faces is None or len(faces) == 0:
             return Detections.empty()
-        result = result.reshape(len(result), -1)  # score, x, y, w, h, 5 landmark (x, y) pairs, ...
-        scores = result[:, 0] / 100.0
-        keep = scores >= self.score_threshold
-        xywh = result[keep, 1:5]
+        faces = np.asarray(faces, np.float64)  # x, y, w, h, 5 keypoint (x, y) pairs, score
+        xywh = faces[:, :4]
         boxes = np.concatenate([xywh[:, :2] - 0.5, xywh[:, :2] + xywh[:, 2:] - 0.5], axis=1)
-        return Detections(boxes, scores[keep])
+        return Detections(boxes, faces[:, 14], faces[:, 4:14].reshape(-1, 5, 2))

@@ -35,6 +35,20 @@ class _Track:
     detector_score: float
     smoother: LandmarkSmoother | None
     misses: int = 0  # detection frames in a row without a matching detection
+    keypoints5: np.ndarray | None = None  # the detector's keypoints, on frames where it found this face
+    detector_box: np.ndarray | None = None  # the detector's last box for this face ...
+    anchor: np.ndarray | None = None  # ... and the landmark box of that frame, which it moves with
+
+    def detected(self, box: np.ndarray, keypoints5: np.ndarray | None) -> None:
+        """Record the detector's box and keypoints of this frame."""
+        self.detector_box, self.anchor, self.keypoints5 = np.asarray(box, np.float64), points_box(self.raw), keypoints5
+
+    def box(self, points: np.ndarray) -> np.ndarray:
+        """The detector's box carried along with the landmarks since it was detected (detect's box convention)."""
+        now = points_box(points)
+        scale = (now[2:] - now[:2]) / np.maximum(self.anchor[2:] - self.anchor[:2], 1e-6)
+        centre = (now[:2] + now[2:]) / 2 + ((self.detector_box.reshape(2, 2) - (self.anchor[:2] + self.anchor[2:]) / 2) * scale)
+        return centre.reshape(4).astype(np.float32)
 
 
 class Tracker:
@@ -74,9 +88,10 @@ class Tracker:
         self._frame = 0
         self._lost = False
 
-    def _new_track(self, result: LandmarkResult, detector_score: float) -> _Track:
+    def _new_track(self, result: LandmarkResult, detector_score: float, box: np.ndarray, keypoints5: np.ndarray | None) -> _Track:
         smoother = LandmarkSmoother(self.min_cutoff, self.beta) if self.smooth == "one-euro" else None
         track = _Track(self._next_id, result.points, result.confidence, result.score, detector_score, smoother)
+        track.detected(box, keypoints5)
         self._next_id += 1
         return track
 
@@ -85,9 +100,10 @@ class Tracker:
         found = self.landmarker.find_faces(image)
         boxes = self.landmarker.detector.calibration.apply(found.boxes)
         results = self.landmarker.predictor.predict(image, boxes, flip=self.flip) if len(found) else []
-        results = [(r, float(s)) for r, s in zip(results, found.scores) if r.score >= self.min_score]
+        kps = [None] * len(found) if found.keypoints is None else list(found.keypoints)
+        results = [(r, float(s), b, k) for r, s, b, k in zip(results, found.scores, found.boxes, kps) if r.score >= self.min_score]
         old = [points_box(t.raw) for t in self.tracks]
-        new = [points_box(r.points) for r, _ in results]
+        new = [points_box(r.points) for r, _, _, _ in results]
         matched_tracks, matched_dets = set(), set()
         if old and new:
             from scipy.optimize import linear_sum_assignment  # scipy loads with the first match, not with the CLI
@@ -96,8 +112,9 @@ class Tracker:
             rows, cols = linear_sum_assignment(-iou)
             for i, j in zip(rows, cols):
                 if iou[i, j] >= self.match_iou:
-                    t, (r, s) = self.tracks[i], results[j]
+                    t, (r, s, b, k) = self.tracks[i], results[j]
                     t.raw, t.confidence, t.score, t.detector_score, t.misses = r.points, r.confidence, r.score, s, 0
+                    t.detected(b, k)
                     matched_tracks.add(i)
                     matched_dets.add(j)
         survivors, unmatched = [], []
@@ -111,13 +128,13 @@ class Tracker:
         if unmatched:
             self._follow(image, unmatched)
         self.tracks = [t for t in survivors if t.score >= self.min_score]
-        self.tracks += [self._new_track(r, s) for j, (r, s) in enumerate(results) if j not in matched_dets]
+        self.tracks += [self._new_track(r, s, b, k) for j, (r, s, b, k) in enumerate(results) if j not in matched_dets]
 
     def _follow(self, image: np.ndarray, tracks: list[_Track]) -> None:
         """One model pass per track, its crop taken from its previous landmarks."""
         boxes = np.stack([points_box(t.raw) for t in tracks])
         for t, r in zip(tracks, self.landmarker.predictor.predict(image, boxes, refine=0, flip=self.flip)):
-            t.raw, t.confidence, t.score = r.points, r.confidence, r.score
+            t.raw, t.confidence, t.score, t.keypoints5 = r.points, r.confidence, r.score, None
 
     def _drop_duplicates(self) -> None:
         """Two tracks on one face (after a detector double hit): keep the older one."""
@@ -146,7 +163,8 @@ class Tracker:
         faces = []
         for t in self.tracks:
             points = t.raw if t.smoother is None else t.smoother(t.raw, timestamp).astype(np.float32)
-            face = Face(points_box(points), t.detector_score, points, t.confidence, t.score, self.landmarker.layout, track_id=t.id)
+            layout = self.landmarker.layout
+            face = Face(t.box(points), t.detector_score, points, t.confidence, t.score, layout, track_id=t.id, keypoints5=t.keypoints5)
             is68 = face.layout == "ibug68"
             faces.append(face.measure(image, pose=self.pose and is68, eyes=self.eyes and is68))
         return faces
