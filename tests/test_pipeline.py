@@ -173,7 +173,7 @@ def test_cli_detect_default_sample_and_errors(tmp_path, capsys):
     assert main(["detect", str(tmp_path / "black.png"), "--out", str(tmp_path), "--detector", "test_centre"]) == 0
     assert "no face found" in capsys.readouterr().err
     (tmp_path / "bad.png").write_text("text")
-    assert main(["detect", str(tmp_path / "bad.png"), "--out", str(tmp_path)]) == 1
+    assert main(["detect", str(tmp_path / "bad.png"), "--out", str(tmp_path)]) == 3
     assert main(["detect", str(tmp_path / "missing.png"), "--out", str(tmp_path)]) == 1
 
 

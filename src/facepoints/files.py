@@ -1,10 +1,17 @@
 """Running the landmarker over files and folders: annotated PNGs, JSON documents, JSON Lines.
 
-Per image ``NAME.landmarks.json`` (image size, then per face its box, score and points)
-and ``NAME.landmarks.png`` (points, contours, boxes) are written atomically to the
-output folder. A folder input is processed with a progress bar into one
-``results.jsonl``; a rerun skips images already recorded there, so an interrupted run
-resumes. Inputs are never overwritten.
+Folders are scanned with their sub-folders (a symlinked folder is followed once, so links
+that loop end). Each input's outputs go to the output folder at the input's path relative to
+the folder that holds all the inputs (``photos/a/x.jpg`` -> ``OUT/a/x.landmarks.png`` for
+``photos/``), named after the file's stem, or after its whole name when another input of the
+same folder shares the stem (``x.jpg`` and ``x.png`` -> ``x.jpg.landmarks.png`` and
+``x.png.landmarks.png``): no two inputs share an output. A file named on its own gets
+``NAME.landmarks.json`` and ``NAME.landmarks.png``; the images found in folders get an
+annotated PNG each and one line each in ``OUT/results.jsonl``, which a rerun reads to skip the
+images already recorded (matched on their resolved paths), so an interrupted run resumes.
+Every image that cannot be read or processed gets an error record and the run goes on.
+Outputs are written atomically; inputs are never overwritten, and the output folder is never
+scanned as an input. docs/folders.md describes the layout.
 """
 
 from __future__ import annotations
@@ -12,8 +19,9 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty, Queue
@@ -25,12 +33,18 @@ from facepoints.imageio import IMAGE_SUFFIXES, ImageReadError, atomic_write_byte
 from facepoints.landmarker import Face, FaceLandmarker, draw_faces
 from facepoints.schema import SCHEMA_VERSION
 
-__all__ = ["ImageResult", "detect_files", "list_images", "safe_output"]
+__all__ = ["ImageResult", "detect_files", "list_images", "safe_output", "RESULTS_NAME", "OUTPUT_SUFFIX"]
+
+#: The JSON Lines file that folder runs append to, in the output folder.
+RESULTS_NAME = "results.jsonl"
+
+#: The end of every annotated image this module writes; folder scans skip such files.
+OUTPUT_SUFFIX = ".landmarks.png"
 
 
 @dataclass
 class ImageResult:
-    """What happened to one input image."""
+    """What happened to one input image (``skipped``: recorded by an earlier run, not redone)."""
 
     path: str
     width: int = 0
@@ -49,21 +63,133 @@ class ImageResult:
         return {"schema": SCHEMA_VERSION, "image": self.path, "width": self.width, "height": self.height, "faces": faces}
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Image files directly in ``folder``, sorted by name."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+@dataclass(frozen=True)
+class _Job:
+    """One input image: its path as given, its resolved path (the identity that resume and
+    de-duplication compare), where its outputs go, and whether a folder scan found it."""
+
+    path: Path
+    key: str
+    out_dir: Path | None
+    name: str
+    in_folder: bool
+    error: str | None = None  # known before reading: a folder that cannot be listed, a pipe
 
 
-def _done(jsonl: Path) -> set[str]:
+def list_images(folder: str | os.PathLike, skip: str | os.PathLike | None = None) -> list[Path]:
+    """Image files in ``folder`` and its sub-folders, sorted folder by folder.
+
+    Symlinked folders are followed, each real folder once (a link loop ends); the folder
+    ``skip`` (the output folder) and this module's own ``*.landmarks.png`` outputs are left out.
+    """
+    return [path for path, error in _scan(Path(folder), skip) if error is None]
+
+
+def _scan(folder: Path, skip: str | os.PathLike | None) -> Iterator[tuple[Path, str | None]]:
+    """(path, None) for each image file under ``folder``, and (path, why) for each image name
+    that is no file and each folder that could not be listed, so that none is lost without a word."""
+    skip_real = os.path.realpath(skip) if skip is not None else None
+    seen: set[str] = set()
+    failed: list[OSError] = []
+    for root, dirs, files in os.walk(folder, onerror=failed.append, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen or real == skip_real:
+            dirs[:] = []  # a folder met again through a link, or the output folder
+            continue
+        seen.add(real)
+        dirs.sort()
+        for name in sorted(files):
+            if Path(name).suffix.lower() in IMAGE_SUFFIXES and not name.endswith(OUTPUT_SUFFIX):
+                path = Path(root, name)  # reading a pipe or a device could wait for ever: those are not read
+                yield path, None if path.is_file() else f"{path}: not a regular file (a broken link, pipe or device)"
+    for exc in failed:
+        yield Path(exc.filename or folder), f"{exc.filename}: cannot list this folder ({exc.strerror or exc})"
+
+
+def _output_names(paths: list[Path]) -> dict[Path, str]:
+    """For files of one folder, the name their outputs start with: the stem, or the whole file
+    name when another file has the same stem or is named like this stem (``x.jpg`` and ``x.png``;
+    ``x.jpg`` and ``x.jpg.png``). Compared without case, for case-insensitive file systems."""
+    stems = Counter(p.stem.casefold() for p in paths)
+    names = {p.name.casefold() for p in paths}
+    return {p: p.stem if stems[p.stem.casefold()] == 1 and p.stem.casefold() not in names else p.name for p in paths}
+
+
+def _plan(inputs: Iterable[str | os.PathLike], out: Path | None) -> list[_Job]:
+    """Every input image once (the first mention wins), with its output folder and name."""
+    found: list[tuple[Path, bool, str | None]] = []  # path as given, found in a folder, error
+    roots = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            skip = out if out is not None and os.path.realpath(out) != os.path.realpath(path) else None
+            found += [(p, True, error) for p, error in _scan(path, skip)]
+            roots.append(os.path.abspath(path))
+        elif path.exists():
+            found.append((path, False, None))
+            roots.append(os.path.dirname(os.path.abspath(path)))
+        else:
+            raise ImageReadError(f"{path}: no such file or folder")
+    unique: dict[str, tuple[Path, bool, str | None]] = {}
+    for entry in found:
+        unique.setdefault(os.path.realpath(entry[0]), entry)
+    base = os.path.commonpath(roots) if roots else ""
+    by_folder: dict[str, list[Path]] = {}
+    for path, _, error in unique.values():
+        if error is None:
+            by_folder.setdefault(os.path.dirname(os.path.abspath(path)), []).append(path)
+    names = {p: n for paths in by_folder.values() for p, n in _output_names(paths).items()}
+    jobs = []
+    for key, (path, in_folder, error) in unique.items():
+        folder = os.path.dirname(os.path.abspath(path))
+        out_dir = None if out is None else Path(os.path.normpath(out / os.path.relpath(folder, base)))
+        jobs.append(_Job(path, key, out_dir, names.get(path, path.name), in_folder, error))
+    return jobs
+
+
+def _done(jsonl: Path) -> dict[str, str | None]:
+    """The images recorded in ``jsonl`` by resolved path, each with its error (None: it worked)."""
+    done: dict[str, str | None] = {}
     if not jsonl.is_file():
-        return set()
-    done = set()
-    for line in jsonl.read_text().splitlines():
-        try:
-            done.add(json.loads(line)["image"])
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue  # a line cut by an interrupt: that image is redone
+        return done
+    with open(jsonl, "rb") as fh:
+        for line in fh:
+            try:
+                record = json.loads(line)
+                done[os.path.realpath(record["image"])] = record.get("error")
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue  # not a record (a line cut by an interrupt before this version repaired them)
     return done
+
+
+def _repair(jsonl: Path) -> None:
+    """End ``jsonl`` with a whole line before appending to it: a last record cut short by an
+    interrupt is cut off (that image is redone), one that lacks only its newline gets it."""
+    if not jsonl.is_file():
+        return
+    with open(jsonl, "r+b") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return
+        start, tail = size, b""
+        while start > 0 and b"\n" not in tail:
+            step = min(start, 1 << 16)
+            start -= step
+            fh.seek(start)
+            tail = fh.read(step) + tail
+        cut = start + tail.rfind(b"\n") + 1
+        try:
+            whole = "image" in json.loads(tail[cut - start :])
+        except (ValueError, TypeError):
+            whole = False
+        if whole:
+            fh.seek(size)
+            fh.write(b"\n")
+        else:
+            fh.truncate(cut)
 
 
 def safe_output(target: Path, source: Path) -> Path:
@@ -73,93 +199,130 @@ def safe_output(target: Path, source: Path) -> Path:
     return target
 
 
-def _write(result: ImageResult, image: np.ndarray, source: Path, out_dir: Path, draw: bool, write_json: bool, stem: str) -> None:
-    if write_json:
-        target = safe_output(out_dir / f"{stem}.landmarks.json", source)
-        result.json_path = atomic_write_bytes(target, json.dumps(result.to_dict(), indent=1).encode())
-    if draw:
-        result.png_path = save_image(safe_output(out_dir / f"{stem}.landmarks.png", source), draw_faces(image, result.faces))
+def _failed(path: Path, text: str) -> str:
+    """An error record's text, which always names the image (the CLI prints it as it is)."""
+    return text if text.startswith(f"{path}:") else f"{path}: {text}"
 
 
-def _process(
-    path: Path, landmarker: FaceLandmarker, out_dir: Path | None, draw: bool, write_json: bool, stem: str, measures: dict
-) -> ImageResult:
-    image = load_image(path)
-    faces = landmarker.detect(image, **measures)
-    result = ImageResult(str(path), image.shape[1], image.shape[0], faces)
-    if out_dir is not None:
-        _write(result, image, path, out_dir, draw, write_json, stem)
-    return result
+def _reason(exc: Exception) -> str:
+    """One line saying what went wrong: a facepoints error's message, else the exception type and message."""
+    message = " ".join(str(exc).split())
+    if isinstance(exc, ImageReadError) and message:
+        return message
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 _END = object()
 
 
-def _read_and_find(files: list[Path], landmarker: FaceLandmarker, queue: Queue, stop: threading.Event) -> None:
-    """Producer: load each image and run the face detector, ahead of the landmark step."""
-    for file in files:
-        if stop.is_set():
-            break
+def _read_one(job: _Job, landmarker: FaceLandmarker) -> tuple:
+    """(job, image, detections, error): the image read and its faces found, or why not."""
+    if job.error is not None:
+        return job, None, None, job.error
+    step = "reading the image"
+    try:
+        image = load_image(job.path)
+        step = "face detection"
+        return job, image, landmarker.find_faces(image), None
+    except ImageReadError as exc:
+        return job, None, None, _failed(job.path, _reason(exc))
+    except Exception as exc:  # any failure on one image becomes its error record
+        return job, None, None, _failed(job.path, f"{step} failed ({_reason(exc)})")
+
+
+def _read_and_find(jobs: list[_Job], landmarker: FaceLandmarker, queue: Queue, stop: threading.Event) -> None:
+    """Producer: load each image and run the face detector, ahead of the landmark step. It always
+    ends by queueing the end marker, or what stopped it (not one image's failure: those are
+    records), so the consumer never waits for an item that cannot come nor ends short quietly."""
+    end: object = _END
+    try:
+        for job in jobs:
+            if stop.is_set():
+                break
+            queue.put(_read_one(job, landmarker))
+    except BaseException as exc:  # a detector calling sys.exit, say: the consumer raises it
+        end = exc
+    finally:
+        queue.put(end)
+
+
+def _landmarks(landmarker: FaceLandmarker, good: list[tuple], measures: dict) -> list[list[Face] | str]:
+    """Faces with landmarks per image of one batch; when the batch fails, each image alone,
+    so the error lands on the image that caused it (as a string)."""
+    try:
+        return landmarker.landmarks([im for _, im, _ in good], [found for _, _, found in good], **measures)
+    except Exception as exc:  # any failure on one image becomes its error record
+        if len(good) == 1:
+            return [_failed(good[0][0].path, f"landmarks failed ({_reason(exc)})")]
+        return [one for item in good for one in _landmarks(landmarker, [item], measures)]
+
+
+def _write(
+    job: _Job, result: ImageResult, image: np.ndarray | None, draw: bool, write_json: bool, jsonl: Path | None
+) -> ImageResult:
+    """Save one image's outputs: the annotated PNG, then its JSON document (a file named on its
+    own) or its line in ``jsonl`` (an image found in a folder). A failed save turns the result
+    into an error record; a failed append to ``jsonl`` stops the run (nothing could be recorded)."""
+    if job.out_dir is not None and draw and image is not None:
         try:
-            image = load_image(file)
-            item = (file, image, landmarker.find_faces(image), None)
-        except ImageReadError as exc:
-            item = (file, None, None, str(exc))
-        queue.put(item)
-    queue.put(_END)
+            target = safe_output(job.out_dir / f"{job.name}{OUTPUT_SUFFIX}", job.path)
+            result.png_path = save_image(target, draw_faces(image, result.faces))
+        except Exception as exc:  # a full disk, a read-only folder: this image's record says so
+            why = f"writing the annotated image failed ({_reason(exc)})"
+            result = ImageResult(result.path, error=_failed(job.path, why))
+    if job.out_dir is not None and write_json and not job.in_folder:
+        try:
+            target = safe_output(job.out_dir / f"{job.name}.landmarks.json", job.path)
+            result.json_path = atomic_write_bytes(target, json.dumps(result.to_dict(), indent=1).encode())
+        except Exception as exc:
+            why = f"writing the JSON document failed ({_reason(exc)})"
+            result = ImageResult(result.path, error=_failed(job.path, why))
+    if jsonl is not None and job.in_folder:
+        with open(jsonl, "a") as fh:
+            fh.write(json.dumps(result.to_dict()) + "\n")
+    return result
 
 
-def _folder(
-    files: list[Path], landmarker: FaceLandmarker, out: Path | None, jsonl: Path | None, draw: bool, measures: dict,
-    progress: bool, label: str, batch: int,
+def _pipeline(
+    jobs: list[_Job], landmarker: FaceLandmarker, jsonl: Path | None, draw: bool, write_json: bool, measures: dict,
+    progress: bool, batch: int,
 ) -> Iterator[ImageResult]:  # fmt: skip
-    """Directory mode as a pipeline: a reader thread loads and detects faces (bounded queue),
+    """The images as a pipeline: a reader thread loads them and detects faces (bounded queue),
     this thread runs the landmark model on the faces of up to ``batch`` images at once, and a
-    writer thread draws, saves and appends the JSON lines in input order."""
+    writer thread draws and saves; results come out in input order once saved."""
     queue: Queue = Queue(maxsize=2 * batch)
     stop = threading.Event()
-    reader = threading.Thread(target=_read_and_find, args=(files, landmarker, queue, stop), daemon=True)
+    reader = threading.Thread(target=_read_and_find, args=(jobs, landmarker, queue, stop), daemon=True)
     reader.start()
-    if jsonl is not None:
-        jsonl.parent.mkdir(parents=True, exist_ok=True)
-
-    def write(result: ImageResult, image: np.ndarray | None) -> None:
-        if image is not None and out is not None:
-            _write(result, image, Path(result.path), out, draw, False, Path(result.path).stem)  # one JSON Lines file instead
-        if jsonl is not None:
-            with open(jsonl, "a") as fh:
-                fh.write(json.dumps(result.to_dict()) + "\n")
-
-    bar = tqdm(total=len(files), desc=f"detecting {label}", disable=not progress, unit="img")
-    pending = []
-    finished = False
+    bar = tqdm(total=len(jobs), desc="detecting", disable=not progress, unit="img")
+    pending: deque[Future] = deque()
+    end = None  # the end marker, or the exception that stopped the reader
     try:
         with ThreadPoolExecutor(max_workers=1) as writer:
-            while not finished:
+            while end is None:
                 items = [queue.get()]
                 while len(items) < batch and not queue.empty():
                     items.append(queue.get())
-                if items[-1] is _END:
-                    items.pop()
-                    finished = True
-                good = [(f, im, found) for f, im, found, err in items if err is None]
-                faces = landmarker.landmarks([im for _, im, _ in good], [found for _, _, found in good], **measures) if good else []
-                by_file = {f: (im, fc) for (f, im, _), fc in zip(good, faces)}
-                for f, _, _, err in items:
-                    if err is not None:
-                        result, image = ImageResult(str(f), error=err), None
+                if items[-1] is _END or isinstance(items[-1], BaseException):
+                    end = items.pop()
+                good = [(job, im, found) for job, im, found, err in items if err is None]
+                marked = _landmarks(landmarker, good, measures) if good else []
+                faces = dict(zip([job.key for job, _, _ in good], marked))
+                for job, image, _, err in items:
+                    got = faces.get(job.key, err)
+                    if isinstance(got, str):
+                        result, image = ImageResult(str(job.path), error=got), None
                     else:
-                        image, fc = by_file[f]
-                        result = ImageResult(str(f), image.shape[1], image.shape[0], fc)
-                        if out is not None and draw:
-                            result.png_path = out / f"{f.stem}.landmarks.png"
-                    pending.append(writer.submit(write, result, image))
-                    while len(pending) > 2 * batch:
-                        pending.pop(0).result()
-                    bar.update()
-                    yield result
-            for fut in pending:
-                fut.result()
+                        result = ImageResult(str(job.path), image.shape[1], image.shape[0], got)
+                    pending.append(writer.submit(_write, job, result, image, draw, write_json, jsonl))
+                    while pending and (pending[0].done() or len(pending) > 2 * batch):
+                        bar.update()
+                        yield pending.popleft().result()
+            while pending:
+                bar.update()
+                yield pending.popleft().result()
+        if end is not _END:
+            raise end  # what stopped the reader, once the images before it are saved
     finally:
         stop.set()
         while reader.is_alive():  # unblock the reader if it waits on a full queue
@@ -182,29 +345,47 @@ def detect_files(
     expression: bool = False,
     batch: int = 8,
 ) -> Iterator[ImageResult]:
-    """Detect faces and landmarks in image files and folders, writing results as they go.
+    """Detect faces and landmarks in image files and folders (with their sub-folders), writing
+    results as they go; one result per input image, in input order, the skipped ones first.
 
-    Files get a JSON document each (``write_json``); a folder gets ``results.jsonl`` and runs
-    as a pipeline (detection of the next images overlaps the landmark step, whose batches hold
-    the faces of up to ``batch`` images). ``pose``, ``eyes`` and ``expression`` add those
-    measures to every face. A single unreadable file raises :class:`ImageReadError`; inside a
-    folder, it is recorded as an error line and the run goes on.
+    A file named on its own gets a JSON document (``write_json``); the images found in folders
+    get lines in ``results.jsonl``, and those already recorded there are skipped (``skipped``,
+    with the recorded error if any). Images run as a pipeline (detection of the next images
+    overlaps the landmark step, whose batches hold the faces of up to ``batch`` images).
+    ``pose``, ``eyes`` and ``expression`` add those measures to every face. An image that
+    cannot be read or processed gives a result with ``error`` set and the run goes on.
+
+    Bad arguments raise here, before any work: :class:`ImageReadError` for an input that does
+    not exist, :class:`ValueError` for an output folder that is a file or cannot be made.
     """
     out = Path(out_dir) if out_dir is not None else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: the output folder is an existing file")
+    jobs = _plan(inputs, out)
+    if out is not None:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"{out}: cannot make the output folder ({exc.strerror or exc})") from None
+    jsonl = out / RESULTS_NAME if out is not None and any(job.in_folder for job in jobs) else None
     measures = {"pose": pose, "eyes": eyes, "expression": expression}
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            jsonl = (out or path) / "results.jsonl" if out is not None else None
-            done = _done(jsonl) if jsonl is not None else set()
-            todo = []
-            for file in list_images(path):
-                if str(file) in done:
-                    yield ImageResult(str(file), skipped=True)
-                else:
-                    todo.append(file)
-            yield from _folder(todo, landmarker, out, jsonl, draw, measures, progress, str(path), batch)
-        elif path.is_file():
-            yield _process(path, landmarker, out, draw, write_json, path.stem, measures)
+    return _results(jobs, landmarker, jsonl, draw, write_json, measures, progress, batch)
+
+
+def _results(
+    jobs: list[_Job], landmarker: FaceLandmarker, jsonl: Path | None, draw: bool, write_json: bool, measures: dict,
+    progress: bool, batch: int,
+) -> Iterator[ImageResult]:  # fmt: skip
+    """The skipped images, then the pipeline over the others (resuming ``jsonl`` after repairing it)."""
+    done = {}
+    if jsonl is not None:
+        _repair(jsonl)
+        done = _done(jsonl)
+    todo = []
+    for job in jobs:
+        if job.in_folder and job.key in done:
+            yield ImageResult(str(job.path), error=done[job.key], skipped=True)
         else:
-            raise ImageReadError(f"{path}: no such file or folder")
+            todo.append(job)
+    progress = progress and any(job.in_folder for job in todo)
+    yield from _pipeline(todo, landmarker, jsonl, draw, write_json, measures, progress, max(1, batch))

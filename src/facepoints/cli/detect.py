@@ -6,7 +6,8 @@ import argparse
 import json
 import sys
 
-from facepoints.detection import list_detectors
+from facepoints.cli.common import add_min_face_arg
+from facepoints.detection import DEFAULT_DETECTOR, list_detectors
 from facepoints.files import detect_files
 from facepoints.landmarker import FaceLandmarker, sample_image_path
 from facepoints.predict import BACKENDS
@@ -16,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("detect", help="find faces and place 68 landmarks on each")
     p.add_argument("inputs", nargs="*", help="images or folders (default: the bundled sample photo)")
     p.add_argument("--out", default="facepoints-out", help="output folder (default: facepoints-out)")
-    p.add_argument("--detector", choices=list_detectors(), help="face detector (default: best available)")
+    p.add_argument("--detector", choices=list_detectors(), help=f"face detector (default: {DEFAULT_DETECTOR})")
+    add_min_face_arg(p)
     p.add_argument("--model", help="landmark model: bundled default or fast, or a checkpoint path")
     p.add_argument("--json", action="store_true", help="also print each image's JSON document to stdout")
     p.add_argument("--no-draw", action="store_true", help="do not write annotated images")
@@ -32,28 +34,43 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+#: Exit status when the run finished but some images failed (their error records say why).
+EXIT_IMAGES_FAILED = 3
+
+
 def run(args: argparse.Namespace) -> int:
+    """Detect in every input; 0 when every image worked, ``EXIT_IMAGES_FAILED`` when some failed
+    (this run's or, for folders, the errors already in results.jsonl). Bad arguments raise."""
     inputs = args.inputs or [str(sample_image_path())]
-    landmarker = FaceLandmarker(args.detector, args.model, args.refine, args.flip, args.backend, args.threads)
-    done = skipped = 0
+    landmarker = FaceLandmarker(
+        args.detector, args.model, args.refine, args.flip, args.backend, args.threads, min_face=args.min_face or None
+    )
+    report = sys.stderr if args.json else sys.stdout  # with --json, stdout holds JSON only
+    done = skipped = failed = failed_before = 0
     for result in detect_files(
         inputs, landmarker, args.out, draw=not args.no_draw, progress=not args.no_progress,
         pose=args.pose, eyes=args.eyes, expression=args.expression, batch=args.batch,
     ):  # fmt: skip
         if result.skipped:
             skipped += 1
+            failed_before += result.error is not None
             continue
         done += 1
         if args.json:
             print(json.dumps(result.to_dict()))
         if result.error:
-            print(f"{result.path}: error: {result.error}", file=sys.stderr)
+            failed += 1
+            print(f"error: {result.error}", file=sys.stderr)
         elif not result.faces:
             print(f"{result.path}: no face found", file=sys.stderr)
         elif result.json_path or result.png_path:
             wrote = " and ".join(str(p) for p in (result.png_path, result.json_path) if p)
-            print(f"{result.path}: {len(result.faces)} face(s); wrote {wrote}", file=sys.stderr if args.json else sys.stdout)
+            print(f"{result.path}: {len(result.faces)} face(s); wrote {wrote}", file=report)
     if skipped:
-        print(f"skipped {skipped} image(s) already in results.jsonl")
-    print(f"processed {done} image(s); results in {args.out}", file=sys.stderr if args.json else sys.stdout)
+        before = f" ({failed_before} of them failed)" if failed_before else ""
+        print(f"skipped {skipped} image(s) already in results.jsonl{before}", file=report)
+    print(f"processed {done} image(s); results in {args.out}", file=report)
+    if failed or failed_before:
+        print(f"{failed + failed_before} image(s) failed; their error records say why", file=sys.stderr)
+        return EXIT_IMAGES_FAILED
     return 0
