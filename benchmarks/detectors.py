@@ -58,7 +58,8 @@ def false_positives(detector) -> int:
 
 
 def group_photo(face_px: float, count: int = 24, size: tuple[int, int] = (4000, 3000), seed: int = 0):
-    """A large photo of ``count`` small faces (landmark box ``face_px`` wide) and their landmark boxes."""
+    """A large photo of ``count`` small faces (landmark box ``face_px`` wide), their landmark boxes and points,
+    and the Udacity test indices of the faces."""
     rng = np.random.default_rng(seed)
     w, h = size
     noise = rng.normal(0, 1, (h // 40, w // 40, 3)).astype(np.float32)
@@ -68,7 +69,7 @@ def group_photo(face_px: float, count: int = 24, size: tuple[int, int] = (4000, 
     picks = rng.choice(len(faces), count, replace=False)
     cols = int(np.ceil(np.sqrt(count * w / h)))
     rows = int(np.ceil(count / cols))
-    boxes = []
+    boxes, points = [], []
     for k, i in enumerate(picks):
         sample = faces[int(i)]
         box = points_box(sample.keypoints)
@@ -82,12 +83,13 @@ def group_photo(face_px: float, count: int = 24, size: tuple[int, int] = (4000, 
         px, py = int(cx - patch.shape[1] / 2), int(cy - patch.shape[0] / 2)
         canvas[py : py + patch.shape[0], px : px + patch.shape[1]] = patch
         boxes.append((box - (x1, y1, x1, y1)) * scale + (px, py, px, py))
-    return canvas, np.asarray(boxes)
+        points.append((sample.keypoints - (x1, y1) + 0.5) * scale - 0.5 + (px, py))
+    return canvas, np.asarray(boxes), np.asarray(points), picks
 
 
 def small_faces(detector, face_px: float) -> tuple[int, int, float]:
     """Faces found, false detections and ms on the group photo of ``face_px`` faces."""
-    image, truth = group_photo(face_px)
+    image, truth, _, _ = group_photo(face_px)
     t0 = time.perf_counter()
     boxes = detector.detect(image).boxes
     ms = 1000 * (time.perf_counter() - t0)
@@ -95,6 +97,36 @@ def small_faces(detector, face_px: float) -> tuple[int, int, float]:
         return 0, 0, ms
     iou = box_iou(boxes, truth)
     return int((iou.max(0) >= 0.3).sum()), int((iou.max(1) < 0.3).sum()), ms
+
+
+def small_face_landmarks(sizes: tuple[int, ...] = (40, 60, 90)) -> None:
+    """NME (% of the outer-eye-corner distance) of the default landmarker on the group photos' faces,
+    against the same faces in their own Udacity test images."""
+    from facepoints.landmarker import FaceLandmarker
+    from facepoints.metrics import nme
+
+    landmarker = FaceLandmarker()
+    faces = open_dataset(SHARED / "data/udacity-68/test")
+    print("\n| faces | found | NME in the group photo % | NME of the same faces at native size % |\n|---|---|---|---|")
+    for size in sizes:
+        image, _, truth, picks = group_photo(size)
+        found = landmarker.detect(image)
+        if not found:
+            print(f"| {size} px | 0/24 | - | - |")
+            continue
+        got, native, ref = [], [], []
+        for points, i in zip(truth, picks):
+            best = min(found, key=lambda f: np.linalg.norm(f.points.mean(0) - points.mean(0)))
+            if np.linalg.norm(best.points.mean(0) - points.mean(0)) > size / 2:
+                continue
+            sample = faces[int(i)]
+            near = min(landmarker.detect(sample.image), key=lambda f: np.linalg.norm(f.points.mean(0) - sample.keypoints.mean(0)))
+            got.append(best.points)
+            ref.append(points)
+            native.append((near.points, sample.keypoints))
+        small = 100 * float(np.mean(nme(np.asarray(got), np.asarray(ref), "ibug68")))
+        big = 100 * float(np.mean(nme(np.asarray([a for a, _ in native]), np.asarray([b for _, b in native]), "ibug68")))
+        print(f"| {size} px | {len(got)}/24 | {small:.2f} | {big:.2f} |", flush=True)
 
 
 def calibrate(detector, step: int) -> tuple[float, float, float, float, int]:
@@ -122,6 +154,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calibrate", action="store_true")
     parser.add_argument("--step", type=int, default=3, help="use every STEP-th training image for calibration")
+    parser.add_argument("--landmarks", action="store_true", help="also the landmarks' NME on the small faces")
     parser.add_argument("--yunet-weights", nargs="*", default=[], help="other YuNet ONNX files to measure too")
     parser.add_argument("--min-face", type=float, nargs="+", default=[DEFAULT_MIN_FACE], help="min_face values (0: off)")
     args = parser.parse_args()
@@ -145,6 +178,8 @@ def main() -> None:
                 found, false, ms = small_faces(detector, g)
                 cells.append(f"{found}/24, {false}, {ms:.0f}")
             print(f"| {label} | {min_face or 'off'} | " + " | ".join(cells) + " |", flush=True)
+    if args.landmarks:
+        small_face_landmarks()
     if args.calibrate:
         print("\nbox calibration (median over training images; landmark box from detector box):")
         for name in list_detectors(available_only=True):

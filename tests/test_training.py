@@ -136,7 +136,7 @@ def test_corrupt_and_foreign_checkpoints(tmp_path):
     train(tiny_config(tmp_path, epochs=1))
     data = (tmp_path / "model.pt").read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="cut.pt: not a readable facepoints checkpoint"):
+    with pytest.raises(CheckpointError, match="cut.pt: truncated or damaged checkpoint"):
         load_model(tmp_path / "cut.pt")
     torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
     with pytest.raises(CheckpointError, match="not a facepoints checkpoint"):

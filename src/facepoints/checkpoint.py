@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +24,8 @@ __all__ = ["CheckpointError", "LoadedModel", "save_checkpoint", "read_checkpoint
 
 FORMAT = "facepoints-checkpoint"
 VERSION = 1
+#: What every checkpoint holds besides the format marker (``load_model`` needs all of them).
+REQUIRED_KEYS = ("model", "layout", "input", "state_dict")
 
 
 class CheckpointError(ValueError):
@@ -51,7 +55,7 @@ def model_record(model: KeypointModel, name: str, extra_kwargs: dict | None = No
 
 def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     """Write a checkpoint dict atomically (``payload`` must hold model, layout, input, state_dict)."""
-    missing = {"model", "layout", "input", "state_dict"} - set(payload)
+    missing = set(REQUIRED_KEYS) - set(payload)
     if missing:
         raise ValueError(f"checkpoint payload lacks {sorted(missing)}")
     buffer = io.BytesIO()
@@ -59,19 +63,55 @@ def save_checkpoint(path: str | os.PathLike, payload: dict) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+def _unreadable(path: Path) -> str | None:
+    """Why ``path`` cannot be a checkpoint, told from its name and first bytes (torch's own errors
+    about such files are long pickle or zip internals); None when it may be one."""
+    if path.suffix.lower() == ".onnx":
+        stem = path.name[: -len(".onnx")].removesuffix(".int8")
+        source = path.with_name(f"{stem}.pt")
+        hint = f"pass {source}" if source.is_file() else "pass the .pt checkpoint it came from"
+        return f"{path}: is an ONNX export, not a checkpoint; {hint} (its ONNX exports beside it are found and used)"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError as exc:
+        return f"{path}: cannot read it ({exc.strerror or exc})"
+    if not head:
+        return f"{path}: empty file, not a checkpoint"
+    if head == b"PK\x03\x04" and not zipfile.is_zipfile(path):
+        return f"{path}: truncated or damaged checkpoint (its zip archive is incomplete); copy or write it again"
+    if head[:2] != b"PK" and head[:1] != b"\x80":
+        return f"{path}: not a PyTorch checkpoint (neither a zip archive nor a pickle)"
+    return None
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """Load and validate a checkpoint dict (no model is built)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
+    reason = _unreadable(path)
+    if reason:
+        raise CheckpointError(reason)
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise CheckpointError(f"{path}: not a readable facepoints checkpoint ({type(exc).__name__}: {exc})") from None
+    except pickle.UnpicklingError:  # torch's message is a page on weights_only; code is never run here
+        raise CheckpointError(
+            f"{path}: not a readable facepoints checkpoint (damaged, or it pickles Python objects such as a whole "
+            "model, which facepoints never loads: checkpoints hold only weights and plain data)"
+        ) from None
+    except Exception as exc:  # torch raises many types for damaged or foreign files; their first line says enough
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise CheckpointError(f"{path}: not a readable facepoints checkpoint ({type(exc).__name__}: {first})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a facepoints checkpoint (no '{FORMAT}' marker)")
     if data.get("version", 0) > VERSION:
         raise CheckpointError(f"{path}: checkpoint version {data['version']} is newer than this facepoints supports")
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if "model" in data and not (isinstance(data["model"], dict) and {"name", "kwargs"} <= data["model"].keys()):
+        missing.append("the model's name and kwargs")
+    if missing:
+        raise CheckpointError(f"{path}: incomplete facepoints checkpoint (lacks {', '.join(missing)})")
     return data
 
 

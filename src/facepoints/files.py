@@ -29,7 +29,14 @@ from queue import Empty, Queue
 import numpy as np
 from tqdm import tqdm
 
-from facepoints.imageio import IMAGE_SUFFIXES, ImageReadError, atomic_write_bytes, load_image, save_image
+from facepoints.imageio import (
+    IMAGE_SUFFIXES,
+    ImageReadError,
+    atomic_write_bytes,
+    load_image,
+    remove_stale_temp_files,
+    save_image,
+)
 from facepoints.landmarker import Face, FaceLandmarker, draw_faces
 from facepoints.schema import SCHEMA_VERSION
 
@@ -367,6 +374,8 @@ def detect_files(
             out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ValueError(f"{out}: cannot make the output folder ({exc.strerror or exc})") from None
+        for folder in {job.out_dir for job in jobs if job.out_dir is not None and job.out_dir.is_dir()}:
+            remove_stale_temp_files(folder)  # what a killed run was writing
     jsonl = out / RESULTS_NAME if out is not None and any(job.in_folder for job in jobs) else None
     measures = {"pose": pose, "eyes": eyes, "expression": expression}
     return _results(jobs, landmarker, jsonl, draw, write_json, measures, progress, batch)

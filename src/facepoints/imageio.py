@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["IMAGE_SUFFIXES", "ImageReadError", "ImageTooLargeError", "load_image", "decode_image", "to_rgb_uint8", "save_image", "atomic_write_bytes"]
+__all__ = ["IMAGE_SUFFIXES", "ImageReadError", "ImageTooLargeError", "load_image", "decode_image", "to_rgb_uint8", "save_image", "atomic_write_bytes", "remove_stale_temp_files"]
 
 #: File suffixes treated as images when a folder is scanned.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
@@ -21,6 +22,9 @@ MAX_PIXELS = 100_000_000
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+#: The names atomic_write_bytes gives its temporary files: ``.NAME.`` + mkstemp's 8 random characters + ``.tmp``.
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 
 
 class ImageReadError(ValueError):
@@ -112,6 +116,18 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_stale_temp_files(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of atomic writes that a killed process left in ``folder`` (not
+    its subfolders; only names of atomic_write_bytes' pattern). Call it where no other process is
+    writing, e.g. when a run starts or resumes in its own folder; returns what was removed."""
+    removed = []
+    for entry in Path(folder).iterdir():
+        if _TEMP_NAME.fullmatch(entry.name) and entry.is_file() and not entry.is_symlink():
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
 
 
 def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:

@@ -7,6 +7,10 @@ import argparse
 from facepoints.detection import DEFAULT_DETECTOR, DEFAULT_MIN_FACE, list_detectors
 from facepoints.landmarker import FaceLandmarker
 
+#: Exit status when a run finished but some of its inputs failed (unreadable images, a cut video): the
+#: outputs hold everything that could be read, and the error records say what could not.
+EXIT_INPUT_FAILED = 3
+
 
 def add_landmarker_args(p: argparse.ArgumentParser, out: bool = True) -> None:
     """``--out``, ``--detector`` and ``--model`` (the face detector and landmark model to run)."""

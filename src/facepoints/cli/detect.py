@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from facepoints.cli.common import add_min_face_arg
+from facepoints.cli.common import EXIT_INPUT_FAILED, add_min_face_arg
 from facepoints.detection import DEFAULT_DETECTOR, list_detectors
 from facepoints.files import detect_files
 from facepoints.landmarker import FaceLandmarker, sample_image_path
@@ -34,12 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-#: Exit status when the run finished but some images failed (their error records say why).
-EXIT_IMAGES_FAILED = 3
-
-
 def run(args: argparse.Namespace) -> int:
-    """Detect in every input; 0 when every image worked, ``EXIT_IMAGES_FAILED`` when some failed
+    """Detect in every input; 0 when every image worked, ``EXIT_INPUT_FAILED`` when some failed
     (this run's or, for folders, the errors already in results.jsonl). Bad arguments raise."""
     inputs = args.inputs or [str(sample_image_path())]
     landmarker = FaceLandmarker(
@@ -72,5 +68,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"processed {done} image(s); results in {args.out}", file=report)
     if failed or failed_before:
         print(f"{failed + failed_before} image(s) failed; their error records say why", file=sys.stderr)
-        return EXIT_IMAGES_FAILED
+        return EXIT_INPUT_FAILED
     return 0

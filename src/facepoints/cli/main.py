@@ -35,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 1 bad input, 130 interrupted)."""
+    """Run the CLI; returns the exit status (0 ok, 1 bad input, 3 some input failed or was cut short,
+    130 interrupted)."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from facepoints.apps.filters import list_filters
-from facepoints.cli.common import add_landmarker_args, landmarker_from
+from facepoints.cli.common import EXIT_INPUT_FAILED, add_landmarker_args, landmarker_from
 from facepoints.tracking import Tracker, process_video
 from facepoints.tracking.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
 from facepoints.tracking.tracker import SMOOTHERS
@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("video", help="track faces and landmarks through a video or a camera, without jitter")
     p.add_argument("input", nargs="?", help="video file (or use --camera)")
     p.add_argument("--camera", type=int, metavar="INDEX", help="read from this camera instead of a file")
-    p.add_argument("--out", help="annotated video (default: facepoints-out/NAME.landmarks.mp4)")
+    p.add_argument("--out", help="annotated video, H.264 for .mp4 (default: facepoints-out/NAME.landmarks.mp4)")
     p.add_argument("--json", help="JSON Lines, one line per frame (default: facepoints-out/NAME.landmarks.jsonl)")
     p.add_argument("--filter", help=f"overlay on every face: {' | '.join(list_filters())} | PATH.png")
     p.add_argument("--smooth", default="one-euro", choices=SMOOTHERS, help="temporal smoothing (default one-euro)")
@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Track a file or camera; 0 when done, ``EXIT_INPUT_FAILED`` for a damaged or cut file, 130 on Ctrl-C."""
     if (args.input is None) == (args.camera is None):
         raise ValueError("give a video file or --camera INDEX (one of them)")
     source = args.camera if args.camera is not None else args.input
@@ -48,9 +49,10 @@ def run(args: argparse.Namespace) -> int:
     )  # fmt: skip
     print(
         f"{source}: {summary.frames} frames ({summary.width}x{summary.height} at {summary.fps:.2f} fps), "
-        f"{len(summary.track_ids)} track(s), {summary.processing_fps:.1f} frames/s; wrote {summary.video} and {summary.jsonl}"
+        f"{len(summary.track_ids)} track(s), {summary.processing_fps:.1f} frames/s; "
+        f"wrote {summary.video} ({summary.codec}) and {summary.jsonl}"
     )
     if summary.interrupted:
         print("interrupted: the outputs hold the frames processed so far")
         return 130
-    return 0
+    return 0 if summary.complete else EXIT_INPUT_FAILED

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from facepoints.imageio import ImageReadError, load_image
 from facepoints.layouts import convert_points, get_layout
@@ -23,7 +24,13 @@ __all__ = [
     "open_dataset",
     "identity_from_filename",
     "parse_float",
+    "image_size",
 ]
+
+#: A labelled point may lie at most this many image sides outside its image: faces cut by the edge
+#: have points outside it, but farther ones are typing or unit errors (a coordinate of 1e30) that
+#: wreck every crop, repeat count and loss they touch.
+OUTSIDE_LIMIT = 1.0
 
 
 class DatasetError(ValueError):
@@ -90,7 +97,9 @@ class LandmarkDataset(Sequence[Sample]):
     ``sources[i]`` is an image path or a zero-argument function returning the image;
     ``where[i]`` says where annotation ``i`` came from (``file:row``) for error messages;
     ``origins[i]`` names the dataset it was read from (kept through concatenation and subsets,
-    so that a mixed split can be scored per source).
+    so that a mixed split can be scored per source). Missing points are NaN (or masked); a labelled
+    point that is infinite, or (given ``sizes[i]``, the image's width and height, 0 where unknown)
+    more than ``OUTSIDE_LIMIT`` image sides outside its image, is refused with ``where[i]`` named.
     """
 
     def __init__(
@@ -104,6 +113,7 @@ class LandmarkDataset(Sequence[Sample]):
         where: list[str],
         paths: list[str] | None = None,
         origins: list[str] | None = None,
+        sizes: np.ndarray | Sequence[tuple[int, int]] | None = None,
     ) -> None:
         n = len(sources)
         lay = get_layout(layout)
@@ -122,6 +132,26 @@ class LandmarkDataset(Sequence[Sample]):
         self.where = where
         self.paths = paths if paths is not None else [s if isinstance(s, str) else w for s, w in zip(sources, where)]
         self.origins = origins
+        self._check_points(sizes)
+
+    def _check_points(self, sizes: np.ndarray | Sequence[tuple[int, int]] | None) -> None:
+        """Raise a DatasetError naming the first sample with an infinite or far-outside labelled point."""
+        known = self.masks & ~np.isnan(self.keypoints).any(-1)
+        bad = known & ~np.isfinite(self.keypoints).all(-1)
+        side = np.zeros((len(self), 1), dtype=np.float64)
+        if sizes is not None:  # the longest side bounds both axes, whatever the EXIF orientation
+            side = np.asarray(sizes, dtype=np.float64).reshape(len(self), 2).max(1, keepdims=True)
+            limit = OUTSIDE_LIMIT * side[..., None]
+            far = ((self.keypoints < -limit) | (self.keypoints > side[..., None] + limit)).any(-1)
+            bad |= known & far & (side > 0)
+        if bad.any():
+            i, k = np.argwhere(bad)[0]
+            x, y = self.keypoints[i, k]
+            problem = "not finite"
+            if np.isfinite([x, y]).all():
+                problem = f"more than {OUTSIDE_LIMIT:g} image side ({side[i, 0]:g} px) outside the image"
+            point = f"point {k + 1} of {self.keypoints.shape[1]} at ({x:g}, {y:g})"
+            raise DatasetError(f"{self.where[i]}: {point} is {problem}")
 
     def __len__(self) -> int:
         return len(self.sources)
@@ -256,6 +286,16 @@ _ID_SUFFIX = re.compile(r"_\d+$")
 def identity_from_filename(name: str) -> str:
     """``Person_Name_NN.ext`` -> ``Person_Name`` (the Udacity / YouTube Faces convention)."""
     return _ID_SUFFIX.sub("", Path(name).stem)
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of an image file from its header alone; (0, 0) when it cannot be read
+    (loading the sample later says why)."""
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return 0, 0
 
 
 def parse_float(text: str, where: str, what: str = "value") -> float:

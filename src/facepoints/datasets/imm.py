@@ -91,7 +91,7 @@ def read_imm_folder(path: Path) -> LandmarkDataset:
     files = sorted(folder.glob("*.asf")) if folder.is_dir() else []
     if not files:
         raise DatasetError(f"{folder}: no .asf files")
-    sources, points, identities, where = [], [], [], []
+    sources, points, identities, where, sizes = [], [], [], [], []
     layout = None
     for asf in files:
         shape = read_asf(asf)
@@ -111,6 +111,7 @@ def read_imm_folder(path: Path) -> LandmarkDataset:
         # relative coordinates span the image edges: x = 0 is the left edge, i.e. pixel centre -0.5
         points.append(shape.points_rel * np.float32([width, height]) - 0.5)
         sources.append(str(image))
+        sizes.append((width, height))
         identities.append(asf.stem.split("_")[0])
         where.append(str(asf))
     assert layout is not None
@@ -120,7 +121,8 @@ def read_imm_folder(path: Path) -> LandmarkDataset:
         layout=layout.name,
         sources=sources,
         keypoints=kp,
-        masks=np.isfinite(kp).all(-1),
+        masks=~np.isnan(kp).any(-1),
         identities=identities,
         where=where,
+        sizes=sizes,
     )

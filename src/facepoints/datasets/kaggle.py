@@ -102,16 +102,17 @@ def read_kaggle(path: Path) -> LandmarkDataset:
     if not sources:
         raise DatasetError(f"{path}: no rows")
     kp = np.asarray(points, dtype=np.float32).reshape(-1, 15, 2)
-    mask = np.isfinite(kp).all(-1)
+    missing = np.isnan(kp)  # empty cells; any other value, infinite too, is checked as a label
     return LandmarkDataset(
         name=f"kaggle:{path}",
         layout="kaggle15",
         sources=sources,
-        keypoints=np.nan_to_num(kp),
-        masks=mask,
+        keypoints=np.where(missing, 0.0, kp),
+        masks=~missing.any(-1),
         identities=[None] * len(sources),
         where=where,
         paths=paths,
+        sizes=[(SIZE, SIZE)] * len(sources),
     )
 
 

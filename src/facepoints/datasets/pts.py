@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facepoints.datasets.base import DatasetError, LandmarkDataset, parse_float, register_format
+from facepoints.datasets.base import DatasetError, LandmarkDataset, image_size, parse_float, register_format
 from facepoints.imageio import IMAGE_SUFFIXES
 
 LAYOUT_BY_COUNT = {68: "ibug68"}
@@ -77,12 +77,13 @@ def read_pts_folder(path: Path) -> LandmarkDataset:
     files = sorted(folder.glob("*.pts"))
     if not files:
         raise DatasetError(f"{folder}: no .pts files")
-    sources, points, where = [], [], []
+    sources, points, where, sizes = [], [], [], []
     for pts in files:
         image = _image_for(pts)
         if image is None:
             raise DatasetError(f"{pts}: no image beside it (looked for {', '.join(IMAGE_SUFFIXES)})")
         sources.append(str(image))
+        sizes.append(image_size(image))
         points.append(read_pts(pts) + PTS_OFFSET)
         where.append(str(pts))
     count = len(points[0])
@@ -97,7 +98,8 @@ def read_pts_folder(path: Path) -> LandmarkDataset:
         layout=LAYOUT_BY_COUNT[count],
         sources=sources,
         keypoints=kp,
-        masks=np.isfinite(kp).all(-1),
+        masks=~np.isnan(kp).any(-1),
         identities=[None] * len(sources),
         where=where,
+        sizes=sizes,
     )

@@ -17,7 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from facepoints.datasets.base import DatasetError, LandmarkDataset, identity_from_filename, parse_float, register_format
+from facepoints.datasets.base import (
+    DatasetError,
+    LandmarkDataset,
+    identity_from_filename,
+    image_size,
+    parse_float,
+    register_format,
+)
 
 NUM_POINTS = 68
 #: Added to every coordinate read (1-based labels -> 0-based pixel centres).
@@ -53,7 +60,7 @@ def _looks_like_udacity(path: Path) -> bool:
 def read_udacity(path: Path) -> LandmarkDataset:
     """Read a Udacity-style split (folder or CSV path)."""
     csv_path, folder = _find_csv(Path(path))
-    sources, points, identities, where = [], [], [], []
+    sources, points, identities, where, sizes = [], [], [], [], []
     with open(csv_path, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
@@ -73,6 +80,7 @@ def read_udacity(path: Path) -> LandmarkDataset:
             at = f"{at} ({row[0]})"
             points.append([parse_float(v, at, "coordinate") for v in row[1:]])
             sources.append(str(image))
+            sizes.append(image_size(image))
             identities.append(identity_from_filename(row[0]))
             where.append(at)
     if not sources:
@@ -83,7 +91,8 @@ def read_udacity(path: Path) -> LandmarkDataset:
         layout="ibug68",
         sources=sources,
         keypoints=kp,
-        masks=np.isfinite(kp).all(-1),
+        masks=~np.isnan(kp).any(-1),
         identities=identities,
         where=where,
+        sizes=sizes,
     )

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from facepoints.checkpoint import model_record, read_checkpoint, save_checkpoint
 from facepoints.datasets import open_dataset
 from facepoints.datasets.base import LandmarkDataset
-from facepoints.imageio import atomic_write_bytes
+from facepoints.imageio import atomic_write_bytes, remove_stale_temp_files
 from facepoints.inputs import InputSpec
 from facepoints.layouts import get_layout
 from facepoints.metrics import nme as nme_metric
@@ -240,6 +240,10 @@ def train(cfg: TrainConfig, state: dict | None = None) -> dict:
     also written to ``summary.json``."""
     rank, world, device = _dist_setup()
     out = Path(cfg.out)
+    if rank == 0 and out.is_dir():  # a killed run (SIGKILL, power loss) can leave half-written .last.pt.*.tmp files
+        stale = remove_stale_temp_files(out)
+        if stale and cfg.progress:
+            print(f"removed {len(stale)} temporary file(s) of an interrupted write: {', '.join(p.name for p in stale)}")
     torch.manual_seed(cfg.seed)
     loss_fn = get_loss(cfg.loss)
     model_info(cfg.model)  # unknown names fail before any data is read
