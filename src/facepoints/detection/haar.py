@@ -1,4 +1,4 @@
-"""OpenCV's frontal-face Haar cascade (Viola & Jones 2001; Lienhart's cascade), the seeds' choice.
+"""OpenCV's frontal-face Haar cascade (Viola & Jones 2001; Lienhart's), as in the Udacity "P1 Facial Keypoints" project.
 
 The XML ships with the opencv-python(-headless) 4.x wheels (``cv2.data.haarcascades``);
 5.0 wheels do not, hence the ``<5`` pin. Scores are the cascade's level weights.

@@ -1,8 +1,8 @@
-"""AlexNet variant of the Udacity "P1 Facial Keypoints" project write-up (227x227x1 -> 136).
+"""AlexNet variant from a write-up of the Udacity CV Nanodegree "P1 Facial Keypoints" project (227x227x1 -> 136).
 
 conv1 96 4x4 stride 4, ELU; max-pool 3/2; dropout 0.2; conv2 256 5x5 pad 2, ELU + BN;
-max-pool 3/2; conv3, conv4 384 3x3 pad 1, ELU + BN + dropout 0.4; then the write-up's
-table says "Flatten (6 x 6 x 256) => 9216", which its listed layers cannot produce
+max-pool 3/2; conv3, conv4 384 3x3 pad 1, ELU + BN + dropout 0.4; then that write-up's
+layer table says "Flatten (6 x 6 x 256) => 9216", which its listed layers cannot produce
 (13 x 13 x 384 after conv5). Reading chosen here, as in the original AlexNet: conv5 has
 256 filters (3x3 pad 1, ELU + BN + dropout 0.4) and is followed by a third max-pool 3/2,
 giving 6 x 6 x 256 = 9216. Then FC 4096 ELU + BN + dropout 0.6, twice, and FC

@@ -1,8 +1,9 @@
-"""Baselines from the Kaggle deck, so every table shows what a model adds.
+"""Baselines from a presentation on the Kaggle "Facial Keypoints Detection" competition, so every
+table shows what a model adds.
 
 - ``mlp_baseline``: flattened 96x96 pixels -> dense 500 ReLU -> dense 100 sigmoid -> 30.
 - ``mean_shape``: predicts the training set's mean keypoints whatever the image (the
-  deck's "simple average model", RMSE about 4.0 on Kaggle). It has no trainable
+  presentation's "simple average model", RMSE about 4.0 on Kaggle). It has no trainable
   parameters; :meth:`MeanShape.fit` sets it from training targets.
 """
 

@@ -1,12 +1,12 @@
-"""Networks of the Kaggle "Facial Keypoints Detection" write-ups (96x96 grey input).
+"""Networks from solution write-ups of the Kaggle "Facial Keypoints Detection" competition (96x96 grey input).
 
 - ``kaggle_cnn``: five 3x3 'same' conv blocks of 32/64/128/256/512 filters, each
   LeakyReLU(0.1) + 2x2 max-pool; dense 500 ReLU, dropout 0.5, dense 100 ReLU, dense 30
   with a sigmoid (so keypoints are predicted as fractions of the image size).
-- ``kaggle_cnn_bn``: the ten-conv network of the two-model write-up: pairs of 5x5 then
+- ``kaggle_cnn_bn``: the ten-conv network of a write-up that trains two models: pairs of 5x5 then
   3x3 convs (no bias) of 32/64/128/256/512 filters, each followed by LeakyReLU(0.1) and
   batch norm, with 2x2 max-pools between the pairs; dense 512 ReLU, dropout 0.1, dense
-  out. The write-up trains it twice: 30 outputs (15 points) on complete rows and 8
+  out. That write-up trains it twice: 30 outputs (15 points) on complete rows and 8
   outputs (4 points) on the rows that have only those.
 """
 

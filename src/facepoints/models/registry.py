@@ -20,7 +20,7 @@ class KeypointModel(nn.Module):
     """Base class: records the input contract and the default coordinate loss."""
 
     #: "centered": keypoints as (pixels - centre) / (size / 2), about [-1, 1];
-    #: "unit": pixels / size in [0, 1] (for sigmoid outputs such as the Kaggle seed network).
+    #: "unit": pixels / size in [0, 1] (for sigmoid outputs such as ``kaggle_cnn``'s).
     output_range: str = "centered"
 
     def __init__(self, num_points: int, in_channels: int, input_size: tuple[int, int]) -> None:
