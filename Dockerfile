@@ -16,12 +16,10 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
-# The CPU build of PyTorch from its own index first: the PyPI wheel would pull CUDA packages.
-RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
-
 COPY pyproject.toml README.md ./
 COPY src ./src
-# The bundled landmark model (src/facepoints/resources/fpnet68.pt/.onnx) is installed with the package.
+# Inference needs no PyTorch: the bundled models run as ONNX exports (src/facepoints/resources/*.onnx)
+# through onnxruntime, and the face detector through OpenCV.
 RUN pip install . && python -c "import facepoints; facepoints.FaceLandmarker()"
 
 RUN useradd --create-home --uid 10001 facepoints

@@ -34,9 +34,10 @@ import torch
 
 from facepoints.datasets import open_dataset
 from facepoints.landmarker import FaceLandmarker
-from facepoints.tracking import Tracker, process_video
+from facepoints.tracking import Tracker
 from facepoints.tracking.clips import make_clip, write_clip
 from facepoints.tracking.smoothing import LandmarkSmoother
+from facepoints.video import process_video
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -37,7 +37,6 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from facepoints.datasets import open_dataset  # noqa: E402
 from facepoints.evaluation import box_iou  # noqa: E402
@@ -85,15 +84,11 @@ def match(faces: list[tuple[np.ndarray | None, np.ndarray]], gt_box: np.ndarray)
 def model_alone_ms(predictor, repeats: int = 200) -> float:
     """Median time of one forward pass on a single face crop (no detection, cropping or refinement)."""
     h, w = predictor.spec.size
-    x = np.random.default_rng(0).random((1, predictor.model.in_channels, h, w), dtype=np.float32)
+    x = np.random.default_rng(0).random((1, predictor.spec.channels, h, w), dtype=np.float32)
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        if predictor.runner is not None:
-            predictor.runner.run(x)
-        else:
-            with torch.no_grad():
-                predictor.model(torch.from_numpy(x))
+        predictor.engine.run(x)
         times.append(time.perf_counter() - t0)
     return 1000 * float(np.median(times[repeats // 5 :]))
 
@@ -147,7 +142,6 @@ def main() -> None:
         "--model", nargs="+", default=["default"], help="facepoints model(s): bundled names or checkpoint paths"
     )
     args = parser.parse_args()
-    torch.set_num_threads(1)
     landmarkers = {
         model: FaceLandmarker(model=model, flip=args.flip, refine=args.refine, threads=1) for model in args.model
     }

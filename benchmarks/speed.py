@@ -47,12 +47,12 @@ def facepoints_rows(decoded: list[np.ndarray], big: np.ndarray, folder: Path, mo
 
     lm = FaceLandmarker(model=model, threads=1)
     folder_lm = FaceLandmarker(model=model, threads=2)
-    one, two = lm.predictor.runner, folder_lm.predictor.runner  # what the default backend (auto) runs
-    if one is None:
-        raise SystemExit(f"{model}: no ONNX export beside the checkpoint (make one with facepoints export)")
+    one, two = lm.predictor.engine, folder_lm.predictor.engine  # what the default backend (auto) runs
+    if one.name == "torch":
+        raise SystemExit(f"{model}: no usable ONNX export beside the checkpoint (make one with facepoints export)")
     res = {"model_file": one.path.name}
 
-    x = np.random.default_rng(0).random((1, lm.predictor.model.in_channels, *lm.predictor.spec.size), dtype=np.float32)
+    x = np.random.default_rng(0).random((1, lm.predictor.spec.channels, *lm.predictor.spec.size), dtype=np.float32)
     for _ in range(50):
         one.run(x)
     t0 = time.perf_counter()

@@ -3,7 +3,7 @@
     python scripts/derive_face3d.py ../shared/data/udacity-68/training \
         ../shared/data/300w/lfpw_train ../shared/data/300w/helen_train
 
-See facepoints.apps.face3d for the method and the frame.
+See facepoints.face3d for the method and the frame.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facepoints.apps.face3d import EYE_CORNER_MM, derive_reference
 from facepoints.datasets import open_dataset
+from facepoints.face3d import EYE_CORNER_MM, derive_reference
 from facepoints.imageio import atomic_write_bytes
 
 OUT = Path(__file__).resolve().parents[1] / "src/facepoints/resources/ibug68_3d.json"

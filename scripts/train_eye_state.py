@@ -1,4 +1,5 @@
-"""Train the bundled eye-state classifier (src/facepoints/resources/eye_state.pt).
+"""Train the bundled eye-state classifier (src/facepoints/resources/eye_state.pt and its ONNX export eye_state.onnx,
+which inference runs).
 
     python scripts/train_eye_state.py ../shared/data/udacity-68/training \
         ../shared/data/300w/lfpw_train ../shared/data/300w/helen_train
@@ -16,7 +17,7 @@ import torch
 
 from facepoints.datasets import open_dataset
 from facepoints.imageio import atomic_write_bytes
-from facepoints.training.eye_state import train_eye_state
+from facepoints.training.eye_state import export_eye_state, train_eye_state
 
 OUT = Path(__file__).resolve().parents[1] / "src/facepoints/resources/eye_state.pt"
 
@@ -34,6 +35,7 @@ def main() -> None:
     buffer = io.BytesIO()
     torch.save(net.state_dict(), buffer)
     print(f"wrote {atomic_write_bytes(args.out, buffer.getvalue())}")
+    print(f"wrote {export_eye_state(net, Path(args.out).with_suffix('.onnx'))}")
 
 
 if __name__ == "__main__":

@@ -68,3 +68,51 @@ def test_detect_batch_equals_one_image_at_a_time(astronaut, landmarker):
 def test_bad_input_raises_image_read_error(bad):
     with pytest.raises(ImageReadError):
         facepoints.detect(bad)
+
+
+NO_TORCH = """
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is not installed here")
+sys.meta_path.insert(0, NoTorch())
+import importlib.util
+importlib.util.find_spec = (lambda find: lambda name, *a: None if name.split(".")[0] == "torch" else find(name, *a))(
+    importlib.util.find_spec
+)
+from facepoints.cli.main import main
+code = main(sys.argv[1:])
+assert "torch" not in sys.modules, "torch was imported"
+sys.exit(code)
+"""
+
+
+def test_detection_runs_without_torch(tmp_path):
+    """The install without the train extra: detection, landmarks and measures on onnxruntime alone."""
+    import json
+    import subprocess
+    import sys
+
+    args = ["detect", str(sample_image_path()), "--out", str(tmp_path), "--no-progress", "--pose", "--eyes"]
+    proc = subprocess.run([sys.executable, "-c", NO_TORCH, *args], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    (face,) = json.loads((tmp_path / "astronaut.landmarks.json").read_text())["faces"]
+    assert len(face["points"]) == 68 and "eyes" in face and "pose" in face
+
+
+def test_a_stale_export_is_never_used_silently(tmp_path, caplog):
+    import shutil
+
+    from facepoints.resources import resolve_model_path
+
+    source = resolve_model_path("fast")
+    for suffix in (".pt", ".onnx", ".int8.onnx"):
+        shutil.copy(source.with_name(source.name.replace(".pt", suffix)), tmp_path / f"m{suffix}")
+    assert Predictor(tmp_path / "m.pt").backend == "int8"
+    with open(tmp_path / "m.pt", "ab") as fh:  # the checkpoint changes (a retrain): its exports are stale
+        fh.write(b"\0")
+    with pytest.raises(ValueError, match="stale"):
+        Predictor(tmp_path / "m.pt", backend="int8")
+    # an ONNX export alone is a model: it describes itself
+    assert Predictor(tmp_path / "m.int8.onnx").layout.name == "ibug68"

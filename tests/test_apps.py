@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -13,14 +16,16 @@ import facepoints
 from facepoints.apps import align_faces, filter_faces
 from facepoints.apps.align import align_face, fit_similarity, get_template
 from facepoints.apps.expression import expression, level_face
-from facepoints.apps.eyes import EAR_THRESHOLD, LEFT_EYE, RIGHT_EYE, eye_aspect_ratio, eye_state, mouth_aspect_ratio
-from facepoints.apps.face3d import EYE_CORNER_MM, derive_reference, face3d_reference
+from facepoints.apps.eyes import EAR_THRESHOLD, eye_aspect_ratio, eye_state, mouth_aspect_ratio
 from facepoints.apps.filters import anonymize, apply_overlay, face_hull
 from facepoints.apps.overlays import Overlay, get_overlay, list_overlays, load_overlay, parse_position
-from facepoints.apps.pose import angles_from_rotation, camera_matrix, head_pose, project, rotation_matrix
 from facepoints.cli.main import main
+from facepoints.codec import eye_crops
+from facepoints.face3d import EYE_CORNER_MM, canonical_frame, derive_reference, face3d_reference
+from facepoints.headpose import angles_from_rotation, camera_matrix, head_pose, project, rotation_matrix
 from facepoints.landmarker import sample_image_path
-from facepoints.layouts import get_layout
+from facepoints.layouts import IBUG68, Layout, convert_points, get_layout
+from facepoints.metrics import NORMALIZATIONS, nme
 
 PERM = np.asarray(get_layout("ibug68").flip_perm)
 
@@ -182,7 +187,7 @@ def test_classifier_finds_closed_eyes_on_real_faces():
     from facepoints.datasets import open_dataset
 
     ds = open_dataset(str(DATA / "300w" / "afw"))
-    labels = np.stack([eye_aspect_ratio(ds.keypoints, eye) for eye in (RIGHT_EYE, LEFT_EYE)], axis=1)
+    labels = np.stack([eye_aspect_ratio(ds.keypoints, eye) for eye in ("right_eye", "left_eye")], axis=1)
     closed_faces = np.flatnonzero((labels < 0.12).any(axis=1))
     open_faces = np.flatnonzero((labels > 0.2).all(axis=1))
     found = {"classifier": 0, "ear": 0}
@@ -408,7 +413,7 @@ def test_cli_filter_align_and_detect_measures(tmp_path, capsys):
 
 
 def test_eye_crops_centre_each_eye_and_mirror_the_left_one():
-    from facepoints.apps.eye_classifier import CROP, eye_crops
+    from facepoints.codec import EYE_CROP as CROP
 
     points = posed(0, 0, 10)
     centres, corners = np.zeros((480, 640), np.uint8), np.zeros((480, 640), np.uint8)
@@ -440,3 +445,128 @@ def test_eye_state_training_runs_and_needs_both_classes():
     assert not net.training
     with pytest.raises(ValueError, match="closed"):
         train_eye_state([open_dataset("synthetic:4@5")], epochs=1, progress=False)
+
+
+# ----------------------------------------------------------------------------- layouts as data
+
+
+def shuffled_ibug68(seed: int = 0) -> tuple[Layout, np.ndarray]:
+    """iBUG 68 with its points in a random order (groups, flip and anchors renumbered) and that
+    order: point ``j`` of the new layout is iBUG point ``order[j]``."""
+    order = np.random.default_rng(seed).permutation(68)
+    where = np.argsort(order)  # where[i]: the new index of iBUG point i
+
+    def renumber(idx: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(int(where[i]) for i in idx)
+
+    layout = Layout(
+        name="ibug68_shuffled",
+        names=tuple(IBUG68.names[i] for i in order),
+        groups={g: renumber(idx) for g, idx in IBUG68.groups.items()},
+        contours=tuple(renumber(c) for c in IBUG68.contours),
+        closed=IBUG68.closed,
+        flip_perm=tuple(int(where[IBUG68.flip_perm[i]]) for i in order),
+        anchors={a: renumber(idx) for a, idx in IBUG68.anchors.items()},
+        norm_pair=IBUG68.norm_pair,
+        subset_of=("ibug68", tuple(int(i) for i in order)),
+    )
+    return layout, order
+
+
+def test_apps_read_the_layouts_anchors_not_ibug_indices():
+    """The same faces with their points in another order, and a layout that says so, give the
+    same measures: every application finds its points through the layout's anchors."""
+    shuffled, order = shuffled_ibug68()
+    rng = np.random.default_rng(0)
+    points = posed(20, -10, 8) + rng.normal(0, 0.5, (68, 2))
+    mixed = points[order]
+    assert np.abs(mixed - points).max() > 50  # really another order
+    for eye in ("right_eye", "left_eye"):
+        assert eye_aspect_ratio(mixed, eye, shuffled) == eye_aspect_ratio(points, eye)
+    assert mouth_aspect_ratio(mixed, shuffled) == mouth_aspect_ratio(points)
+    assert eye_state(mixed, layout=shuffled).to_dict() == eye_state(points).to_dict()
+    assert expression(mixed, shuffled).to_dict() == pytest.approx(expression(points).to_dict(), abs=1e-9)
+    pose, same = head_pose(points, (640, 480)), head_pose(mixed, (640, 480), shuffled)
+    fields = ("yaw", "pitch", "roll", "error_px")
+    assert [getattr(same, f) for f in fields] == pytest.approx([getattr(pose, f) for f in fields], abs=1e-6)
+    assert np.array_equal(face3d_reference(shuffled), face3d_reference()[order])
+    reference = face3d_reference() + rng.normal(0, 0.5, (68, 3))
+    assert np.allclose(canonical_frame(reference[order], shuffled), canonical_frame(reference)[order], atol=1e-9)
+    image = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    for template in ("arcface", "ibug"):
+        a, b = align_face(image, points, 112, template), align_face(image, mixed, 112, template, shuffled)
+        assert np.allclose(a.matrix, b.matrix, atol=1e-9)
+    assert np.array_equal(eye_crops(image, mixed, layout=shuffled), eye_crops(image, points))
+    for name in list_overlays():
+        overlay = get_overlay(name)
+        assert np.array_equal(apply_overlay(image, [mixed], overlay, shuffled), apply_overlay(image, [points], overlay))
+    assert np.array_equal(anonymize(image, [mixed], layout=shuffled), anonymize(image, [points]))
+    gt, pred = points[None], (points + rng.normal(0, 2, (68, 2)))[None]
+    for kind in NORMALIZATIONS:
+        assert nme(pred[:, order], gt[:, order], shuffled, kind=kind) == pytest.approx(
+            nme(pred, gt, "ibug68", kind=kind)
+        )
+
+
+def test_apps_name_the_anchors_a_layout_lacks_and_work_with_those_it_has():
+    with pytest.raises(ValueError, match="kaggle15 has no anchor right_eye, which the eye-state classifier needs"):
+        eye_crops(np.zeros((96, 96), np.uint8), np.zeros((15, 2)), layout="kaggle15")
+    with pytest.raises(ValueError, match="kaggle15 has no anchor right_eye, which the eye aspect ratio needs"):
+        eye_state(np.zeros((15, 2)), layout="kaggle15")
+    with pytest.raises(ValueError, match="needs 8 points in anchor inner_lips; layout imm73 has 6"):
+        mouth_aspect_ratio(np.zeros((73, 2)), "imm73")
+    with pytest.raises(ValueError, match="kaggle15 has no anchor nose_bridge, nose_base, which the ibug alignment"):
+        align_face(np.zeros((96, 96, 3), np.uint8), np.zeros((15, 2)), 96, "ibug", "kaggle15")
+    points = posed(15, 5, -10)
+    k15, _ = convert_points(points, "ibug68", "kaggle15")  # eye centres, nose tip, mouth corners: all arcface needs
+    image = np.zeros((480, 640, 3), np.uint8)
+    aligned = align_face(image, k15, template="arcface", layout="kaggle15")
+    assert np.allclose(aligned.matrix, align_face(image, points).matrix, atol=1e-4)
+
+
+def test_no_raw_ibug_index_outside_layouts():
+    """Only layouts.py knows where a part of the face is. Elsewhere no array is indexed with a
+    literal in 17..67 (where iBUG eyes, brows, nose and mouth lie and ordinary small indices do
+    not), no range() spans such indices and no landmark position is written with point numbers."""
+    root = Path(facepoints.__file__).parent
+    allowed = {("viz.py", ":28")}  # a caption cut to 28 characters
+
+    def ibug(node: ast.AST) -> bool:
+        return isinstance(node, ast.Constant) and type(node.value) is int and 17 <= node.value <= 68
+
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "layouts.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Subscript) and any(ibug(n) for n in ast.walk(node.slice)):
+                hit = (path.name, ast.unparse(node.slice)) not in allowed
+            elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "range":
+                hit = len(node.args) >= 2 and ibug(node.args[0]) and ibug(node.args[1])
+            else:
+                text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else ""
+                hit = re.fullmatch(r"\d+(-\d+|(\+\d+)+|\*.+)", text) is not None  # "36-41", "31+48", "0*1+19*0.4..."
+            if hit:
+                found.append(f"{path.relative_to(root)}:{node.lineno}: {ast.unparse(node)}")
+    assert not found, "raw iBUG indices (use the layout's anchors):\n" + "\n".join(found)
+
+
+def test_no_import_cycle_among_the_apps():
+    """Counting imports inside functions too: eyes uses the eye classifier, not the other way round."""
+    apps = Path(facepoints.__file__).parent / "apps"
+    graph = {}
+    for path in apps.glob("*.py"):
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("facepoints.apps."):
+                imported.add(node.module.split(".")[2])
+            elif isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[2] for a in node.names if a.name.startswith("facepoints.apps.")}
+        graph[path.stem] = imported
+    assert "eye_classifier" in graph["eyes"] and not graph["eye_classifier"] & {"eyes", "__init__"}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        nexts = graph.get(start, ())
+        return any(nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})) for nxt in nexts)
+
+    assert not [m for m in graph if m != "__init__" and reaches(m, m, set())]

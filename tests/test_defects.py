@@ -3,6 +3,7 @@ labels; no stale temporary files; browser-playable (H.264) video output."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -10,19 +11,20 @@ import shutil
 import av
 import cv2
 import numpy as np
+import onnx as onnx_lib
 import pytest
 import torch
 from conftest import kaggle_columns, write_asf, write_pts_folder, write_udacity
 from PIL import Image
 
+from facepoints import video as video_module
 from facepoints.checkpoint import FORMAT, CheckpointError, load_model, read_checkpoint
 from facepoints.cli.main import main
 from facepoints.datasets import DatasetError, open_dataset
 from facepoints.imageio import atomic_write_bytes, remove_stale_temp_files
 from facepoints.landmarker import sample_image_path
-from facepoints.tracking import process_video
-from facepoints.tracking import video as video_module
 from facepoints.training import TrainConfig, train
+from facepoints.video import process_video
 
 BUNDLED = sample_image_path().parent  # resources/: fpnet68.pt with its .onnx and .int8.onnx exports
 
@@ -56,9 +58,15 @@ def test_an_onnx_export_as_the_model_names_the_checkpoint_to_pass(tmp_path, caps
     shutil.copy(onnx, alone)
     with pytest.raises(CheckpointError, match="pass the .pt checkpoint it came from"):
         load_model(alone)
-    # the reported case: detect with --model NAME.onnx
-    assert main(["detect", str(sample_image_path()), "--model", str(onnx), "--json", "--no-draw"]) == 1
-    assert "is an ONNX export" in one_line_error(capsys)
+    # the reported case, detect with --model NAME.onnx: exports describe themselves, so they run as models
+    assert main(["detect", str(sample_image_path()), "--model", str(onnx), "--json", "--no-draw", "--out", str(tmp_path)]) == 0
+    assert len(json.loads(capsys.readouterr().out.splitlines()[0])["faces"]) == 1
+    # ... but an ONNX file that is no facepoints export is refused in one line
+    bare = onnx_lib.load(str(onnx))
+    del bare.metadata_props[:]
+    onnx_lib.save(bare, str(alone))
+    assert main(["detect", str(sample_image_path()), "--model", str(alone), "--no-draw", "--out", str(tmp_path)]) == 1
+    assert "carries no facepoints description" in one_line_error(capsys)
 
 
 def _payload() -> dict:

@@ -1,9 +1,20 @@
-"""Keypoint layouts: names, groups, flip permutations, the 68 -> 15 mapping."""
+"""Keypoint layouts: names, groups, flip permutations, anchors, the 68 -> 15 mapping."""
 
 import numpy as np
 import pytest
+from conftest import DATA, needs_shared
 
-from facepoints.layouts import IBUG68, IMM73, KAGGLE15, convert_points, get_layout, ibug68_mean_shape, list_layouts
+from facepoints.layouts import (
+    IBUG68,
+    IMM73,
+    KAGGLE15,
+    Layout,
+    convert_points,
+    get_layout,
+    ibug68_mean_shape,
+    list_layouts,
+    mirror_anchor_name,
+)
 
 
 @pytest.mark.parametrize("name", ["ibug68", "kaggle15", "imm73"])
@@ -31,8 +42,102 @@ def test_ibug68_flip_maps_eyes_brows_and_mouth_corners_across():
 def test_ibug68_groups_and_norm_pair():
     assert set(IBUG68.groups) == {"jaw", "brows", "nose", "eyes", "mouth"}
     assert sum(len(v) for v in IBUG68.groups.values()) == 68
-    assert IBUG68.norm_pair == (36, 45)
+    assert IBUG68.norm_pair == ("right_eye_outer", "left_eye_outer")
+    assert [IBUG68.anchors[a] for a in IBUG68.norm_pair] == [(36,), (45,)]
     assert IBUG68.group_of(30) == "nose" and IBUG68.names[30] == "nose_tip"
+
+
+def test_ibug68_anchors_are_the_usual_indices():
+    a = IBUG68.anchors
+    assert a["right_eye"] == tuple(range(36, 42)) and a["left_eye"] == tuple(range(42, 48))
+    corners = ("right_eye_outer", "right_eye_inner", "left_eye_inner", "left_eye_outer")
+    assert [a[c] for c in corners] == [(36,), (39,), (42,), (45,)]
+    assert (a["nose_tip"], a["chin"], a["right_mouth_corner"], a["left_mouth_corner"]) == ((30,), (8,), (48,), (54,))
+    assert a["inner_lips"] == tuple(range(60, 68)) and a["jaw"] == tuple(range(17))
+    for name, idx in a.items():  # anchors named after points agree with those names
+        if name in IBUG68.names:
+            assert idx == (IBUG68.index(name),)
+
+
+@pytest.mark.parametrize("name", ["ibug68", "kaggle15", "kaggle4", "imm73", "nosetip"])
+def test_flip_maps_each_right_anchor_onto_its_left_one(name):
+    layout = get_layout(name)
+    perm = layout.require_flip()
+    sided = [a for a in layout.anchors if a.startswith("right_")]
+    assert sided or name == "nosetip"
+    for anchor, idx in layout.anchors.items():
+        assert all(0 <= i < layout.num_points for i in idx)
+        mirrored = {int(perm[i]) for i in idx}
+        if anchor.startswith(("right_", "left_")):
+            other = ("left_" if anchor.startswith("right_") else "right_") + anchor.split("_", 1)[1]
+            assert mirrored == set(layout.anchors[other]), anchor
+            assert mirrored.isdisjoint(idx), f"{anchor} must lie on one side of the face"
+        else:
+            assert mirrored == set(idx), f"{anchor} must be its own mirror image"
+
+
+def test_mirror_anchor_names():
+    assert mirror_anchor_name("right_eye_outer") == "left_eye_outer"
+    assert mirror_anchor_name("left_mouth_corner") == "right_mouth_corner"
+    assert mirror_anchor_name("upper_lip_centre") == "upper_lip_centre"
+
+
+def test_anchor_point_is_the_mean_of_the_anchor():
+    shape = ibug68_mean_shape()
+    assert np.allclose(IBUG68.anchor_point(shape, "right_eye_centre"), shape[36:42].mean(0))
+    assert np.array_equal(IBUG68.anchor_point(shape, "nose_tip"), shape[30])
+    batch = np.stack([shape, shape + 1])
+    assert IBUG68.anchor_point(batch, "left_eye_centre").shape == (2, 2)
+
+
+def test_kaggle_anchors_agree_with_the_68_to_15_mapping():
+    shape = ibug68_mean_shape() + np.random.default_rng(1).normal(0, 0.02, (68, 2))
+    k15, _ = convert_points(shape, "ibug68", "kaggle15")
+    k4, _ = convert_points(k15, "kaggle15", "kaggle4")
+    for layout, points in ((KAGGLE15, k15), (get_layout("kaggle4"), k4)):
+        for anchor, idx in layout.anchors.items():
+            if len(idx) == 1:  # a Kaggle point is the position of the iBUG anchor of the same name
+                expected = IBUG68.anchor_point(shape, anchor)
+                assert np.allclose(layout.anchor_point(points, anchor), expected, atol=1e-6), anchor
+
+
+@needs_shared
+def test_imm73_anchors_sit_where_their_names_say():
+    from facepoints.datasets import open_dataset
+
+    ds = open_dataset(str(DATA / "imm-frontal-73"))
+    for points in ds.keypoints[::10]:
+        x = {a: IMM73.anchor_point(points, a)[0] for a in IMM73.anchors}
+        y = {a: IMM73.anchor_point(points, a)[1] for a in IMM73.anchors}
+        assert x["right_eye_outer"] < x["right_pupil"] < x["right_eye_inner"]
+        assert x["right_eye_inner"] < x["left_eye_inner"] < x["left_pupil"] < x["left_eye_outer"]
+        assert x["right_mouth_corner"] < x["upper_lip_centre"] < x["left_mouth_corner"]
+        assert y["right_eye_centre"] < y["nose_tip"] < y["upper_lip_centre"] < y["lower_lip_centre"] < y["chin"]
+        assert y["chin"] >= np.sort(points[list(IMM73.anchors["jaw"]), 1])[-3]  # among the lowest jaw points
+
+
+def test_anchors_are_checked_when_a_layout_is_made():
+    def make(anchors, norm_pair=None, flip=(1, 0, 2)):
+        names, groups = ("a", "b", "c"), {"all": (0, 1, 2)}
+        return Layout("three", names, groups, flip_perm=flip, anchors=anchors, norm_pair=norm_pair)
+
+    make({"right_eye_centre": (0,), "left_eye_centre": (1,), "nose_tip": (2,)}, ("right_eye_centre", "left_eye_centre"))
+    with pytest.raises(ValueError, match="anchor nose_tip must be a tuple of indices in 0..2"):
+        make({"nose_tip": (3,)})
+    with pytest.raises(ValueError, match="no anchor left_eye_outer"):
+        make({"right_eye_outer": (0,)}, ("right_eye_outer", "left_eye_outer"), flip=None)
+    with pytest.raises(ValueError, match="no mirror anchor left_eye_outer"):
+        make({"right_eye_outer": (0,)})
+    with pytest.raises(ValueError, match="does not map anchor nose_tip onto nose_tip"):
+        make({"nose_tip": (0,)})
+
+
+def test_missing_anchors_give_a_clear_error():
+    with pytest.raises(ValueError, match="layout kaggle15 has no anchor right_eye, inner_lips, which eye state needs"):
+        KAGGLE15.require_anchors("right_eye", "nose_tip", "inner_lips", purpose="eye state")
+    assert KAGGLE15.require_anchors("nose_tip", "right_eye_centre") == ((10,), (1,))
+    with pytest.raises(ValueError, match="nosetip has no anchor chin"):
+        get_layout("nosetip").anchor_point(np.zeros((1, 2)), "chin")
 
 
 def test_mirrored_mean_shape_matches_itself_through_the_permutation():
@@ -87,4 +192,4 @@ def test_registry_errors_are_clear():
         get_layout("nope")
     with pytest.raises(ValueError, match="no conversion"):
         convert_points(np.zeros((15, 2)), "kaggle15", "ibug68")
-    assert IMM73.num_points == 73 and IMM73.norm_pair == (16, 24)
+    assert IMM73.num_points == 73 and [IMM73.anchors[a] for a in IMM73.norm_pair] == [(16,), (24,)]

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from facepoints.layouts import Layout
 from facepoints.metrics import auc, ced_curve, evaluate_points, failure_rate, nme, normalizing_distance, rmse
 
 
@@ -72,3 +73,31 @@ def test_report_groups_and_points():
     assert report.nme == pytest.approx(20 * 5 / 68 / 100)
     assert report.per_point[50] == pytest.approx(0.05) and report.per_point[0] == 0
     assert report.count == 1 and "nmes" not in report.summary()
+
+
+def test_a_new_layout_gets_nme_from_its_anchors_alone():
+    """A layout no metric knows by name: its anchors say which points normalize."""
+    five = Layout(
+        "test_five",
+        ("right_outer", "right_inner", "left_inner", "left_outer", "nose"),
+        {"eyes": (0, 1, 2, 3), "nose": (4,)},
+        flip_perm=(3, 2, 1, 0, 4),
+        anchors={
+            "right_eye_outer": (0,),
+            "left_eye_outer": (3,),
+            "right_eye_centre": (0, 1),
+            "left_eye_centre": (2, 3),
+            "nose_tip": (4,),
+        },
+        norm_pair=("right_eye_outer", "left_eye_outer"),
+    )
+    gt = np.array([[[0, 0], [20, 0], [60, 0], [80, 0], [40, 30]]], float)
+    pred = gt.copy()
+    pred[0, 4, 1] += 8.0  # one of 5 points 8 px off -> mean error 1.6 px
+    assert nme(pred, gt, five)[0] == pytest.approx(1.6 / 80)
+    assert normalizing_distance(gt, five, "inter_pupil")[0] == pytest.approx(60)  # eye centres at x = 10 and 70
+    assert evaluate_points(pred, gt, five).per_group == pytest.approx({"eyes": 0.0, "nose": 0.1})
+    no_eyes = Layout("test_nose", ("nose",), {"nose": (0,)}, anchors={"nose_tip": (0,)})
+    assert np.isnan(normalizing_distance(gt[:, 4:], no_eyes)[0])  # no norm pair: NME undefined, as for nosetip
+    with pytest.raises(ValueError, match="test_nose has no anchor right_eye_centre, left_eye_centre"):
+        normalizing_distance(gt[:, 4:], no_eyes, "inter_pupil")

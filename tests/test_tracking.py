@@ -12,9 +12,10 @@ from conftest import ASSETS, needs_shared
 import facepoints
 from facepoints.cli.main import main
 from facepoints.landmarker import FaceLandmarker, sample_image_path
-from facepoints.tracking import OneEuroFilter, Tracker, box_iou, process_video
+from facepoints.tracking import OneEuroFilter, Tracker, box_iou
 from facepoints.tracking.clips import ClipPath, make_clip, write_clip
 from facepoints.tracking.smoothing import LandmarkSmoother
+from facepoints.video import process_video
 
 
 @pytest.fixture(scope="module")

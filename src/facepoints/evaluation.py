@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from facepoints.datasets.base import LandmarkDataset
+from facepoints.geometry import box_iou  # noqa: F401
 from facepoints.imageio import atomic_write_bytes
 from facepoints.layouts import convert_points
 from facepoints.metrics import LandmarkReport, ced_curve, evaluate_points
@@ -47,19 +48,6 @@ class EvaluationResult:
         }  # fmt: skip
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of boxes ``(x1, y1, x2, y2)``: every box in ``a`` (K, 4) with one box ``b`` (4,) -> (K,),
-    or with every box in ``b`` (M, 4) -> (K, M)."""
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64)
-    one = b.ndim == 1
-    b = b.reshape(-1, 4)
-    x1, y1 = np.maximum(a[:, None, 0], b[None, :, 0]), np.maximum(a[:, None, 1], b[None, :, 1])
-    x2, y2 = np.minimum(a[:, None, 2], b[None, :, 2]), np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a, area_b = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    iou = inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-    return iou[:, 0] if one else iou
 
 
 def _match(detections: np.ndarray, gt_box: np.ndarray, min_iou: float) -> np.ndarray | None:
@@ -112,7 +100,7 @@ def evaluate_model(
         detection_rate=float(found_a.mean()),
         predictions=preds_a,
         dataset=dataset.name,
-        model=predictor.loaded.name,
+        model=predictor.info.name,
         boxes="gt" if detector is None else "detector",
         by_origin=by_origin,
     )

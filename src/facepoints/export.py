@@ -1,26 +1,32 @@
-"""ONNX export of landmark models and the onnxruntime session that runs them.
+"""ONNX export of landmark models: self-describing files that onnxruntime runs without PyTorch.
 
 The exported graph takes ``image`` (B x C x H x W floats in [0, 1]) and returns ``points``
 (B x N x 2, the model's normalized frame) and ``confidence`` (B x N; ones for models
-without a confidence output), so both backends feed the same post-processing.
+without a confidence output), so every backend feeds the same codec. Each file carries the
+model's description (:class:`facepoints.backends.ModelInfo`: input contract, layout, point
+shift, and the SHA-256 of the checkpoint it came from) in its metadata.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
+import onnx
 import torch
 
+from facepoints.backends import METADATA_KEY, ModelInfo, OnnxBackend, file_sha256
 from facepoints.checkpoint import LoadedModel
-from facepoints.imageio import atomic_write_bytes
+from facepoints.codec import LandmarkCodec
+from facepoints.datasets import open_dataset
+from facepoints.geometry import points_box
+from facepoints.imageio import atomic_write_bytes, load_image
+from facepoints.resources import sample_image_path
 
-__all__ = [
-    "export_onnx", "OnnxRunner", "onnx_available", "check_parity", "quantize_int8", "sample_crops",
-    "calibration_samples",
-]  # fmt: skip
+__all__ = ["export_onnx", "describe_export", "check_parity", "quantize_int8", "sample_crops", "calibration_samples"]
 
 #: The face in the bundled photo (its landmark box): the real face parity checks run on.
 SAMPLE_FACE_BOX = (178.0, 87.0, 271.0, 178.0)
@@ -38,8 +44,29 @@ class _WithConfidence(torch.nn.Module):
         return points, torch.ones_like(points[..., 0])
 
 
-def export_onnx(loaded: LoadedModel, path: str | os.PathLike, dynamic_batch: bool = True, opset: int = 17) -> Path:
-    """Write ``loaded``'s model as ONNX (atomically); returns the path."""
+def _info(loaded: LoadedModel) -> ModelInfo:
+    return ModelInfo(loaded.name, loaded.layout, loaded.input, np.asarray(loaded.meta.get("point_shift", 0.0), np.float32))
+
+
+def _described(model: onnx.ModelProto, info: ModelInfo, source_sha256: str | None) -> bytes:
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, {METADATA_KEY: info.to_json(source_sha256)})
+    return model.SerializeToString()
+
+
+def describe_export(path: str | os.PathLike, loaded: LoadedModel, checkpoint: str | os.PathLike | None = None) -> Path:
+    """Write ``loaded``'s description into an existing ONNX export (its graph unchanged), linked to
+    ``checkpoint``'s file hash: for exports made before files carried descriptions."""
+    source = file_sha256(checkpoint) if checkpoint is not None else None
+    return atomic_write_bytes(path, _described(onnx.load(str(path)), _info(loaded), source))
+
+
+def export_onnx(
+    loaded: LoadedModel, path: str | os.PathLike, dynamic_batch: bool = True, opset: int = 17,
+    checkpoint: str | os.PathLike | None = None,
+) -> Path:  # fmt: skip
+    """Write ``loaded``'s model as a self-describing ONNX file (atomically), linked to the file hash
+    of ``checkpoint`` (the .pt it was loaded from) when given; returns the path."""
     model = loaded.model.eval()
     h, w = loaded.input.size
     dummy = torch.zeros(1, model.in_channels, h, w)
@@ -54,48 +81,14 @@ def export_onnx(loaded: LoadedModel, path: str | os.PathLike, dynamic_batch: boo
         opset_version=opset,
         dynamo=False,
     )
-    return atomic_write_bytes(path, buffer.getvalue())
-
-
-def onnx_available() -> bool:
-    """Whether onnxruntime can be imported here."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-class OnnxRunner:
-    """An onnxruntime session created once; ``run(images) -> (points, confidence)``."""
-
-    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        self.path = Path(path)
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types for bad files
-            raise ValueError(f"{path}: not a usable ONNX model ({exc})") from None
-
-    def run(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        points, confidence = self.session.run(None, {"image": np.ascontiguousarray(images, dtype=np.float32)})
-        return points, confidence
+    source = file_sha256(checkpoint) if checkpoint is not None else None
+    return atomic_write_bytes(path, _described(onnx.load_from_string(buffer.getvalue()), _info(loaded), source))
 
 
 def sample_crops(loaded: LoadedModel, samples: list | None = None, faces: int = 6) -> np.ndarray:
     """Model inputs (B, C, H, W) from real faces: ``samples`` (with labels, cropped on their
     landmark boxes), or the bundled photo's face shifted and scaled a little."""
-    from facepoints.imageio import load_image
-    from facepoints.landmarker import sample_image_path
-    from facepoints.predict import Predictor, points_box
-
-    predictor = Predictor(loaded, backend="torch")
+    codec = LandmarkCodec(loaded.input)
     if samples is None:
         image = load_image(sample_image_path())
         x1, y1, x2, y2 = SAMPLE_FACE_BOX
@@ -104,16 +97,15 @@ def sample_crops(loaded: LoadedModel, samples: list | None = None, faces: int = 
         images = [image] * faces
     else:
         boxes, images = [points_box(s.keypoints) for s in samples], [s.image for s in samples]
-    crops = [c for image, b in zip(images, boxes) for c in predictor._crops(image, np.asarray([b]))[0]]
-    return predictor._tensor(crops, mirror=False)
+    crops, _ = codec.crops(images, np.arange(len(images)), np.asarray(boxes, np.float64))
+    return codec.encode(crops)
 
 
 def calibration_samples(specs: list[str], faces: int = 200) -> list:
     """About ``faces`` labelled faces for int8 calibration, in equal shares from each dataset of
     ``specs`` and spread evenly over each: a model that serves several kinds of images is
-    calibrated on all of them (docs/default-model.md, experiment 11)."""
-    from facepoints.datasets import open_dataset
-
+    calibrated on all of them (calibrated on HELEN and Udacity faces rather than HELEN alone,
+    int8 lost about 0.02 NME points less on each test set; docs/experiments/landmark-models.md)."""
     share = max(1, faces // len(specs))
     samples = []
     for spec in specs:
@@ -129,7 +121,7 @@ def check_parity(loaded: LoadedModel, path: str | os.PathLike, tolerance: float 
     batch = torch.from_numpy(sample_crops(loaded))
     with torch.no_grad():
         expected = _WithConfidence(loaded.model.eval())(batch)
-    runner = OnnxRunner(path)
+    runner = OnnxBackend(path)
     got = [np.concatenate(parts) for parts in zip(*(runner.run(batch[i : i + 1].numpy()) for i in range(len(batch))))]
     error = max(float(np.abs(g - e.numpy()).max()) for g, e in zip(got, expected))
     if error > tolerance:
@@ -140,10 +132,8 @@ def check_parity(loaded: LoadedModel, path: str | os.PathLike, tolerance: float 
 def quantize_int8(onnx_path: str | os.PathLike, calibration: np.ndarray, out: str | os.PathLike, float_tail: int = 4) -> Path:
     """Static int8 quantization (QDQ, per-channel weights, percentile calibration on
     ``calibration`` inputs). The last ``float_tail`` convolutions (the heatmap/offset head
-    and the layers feeding it) and the decoding stay in float, where int8 costs accuracy."""
-    import tempfile
-
-    import onnx
+    and the layers feeding it) and the decoding stay in float, where int8 costs accuracy.
+    The result carries the float export's description."""
     from onnxruntime.quantization import (
         CalibrationDataReader,
         CalibrationMethod,
@@ -177,4 +167,7 @@ def quantize_int8(onnx_path: str | os.PathLike, calibration: np.ndarray, out: st
                 break
             except ValueError:  # percentiles need a spread of values; a constant activation has none
                 continue
-        return atomic_write_bytes(out, target.read_bytes())
+        quantized = onnx.load(str(target))
+        del quantized.metadata_props[:]
+        quantized.metadata_props.extend(onnx.load(str(onnx_path)).metadata_props)
+        return atomic_write_bytes(out, quantized.SerializeToString())

@@ -24,7 +24,7 @@ from importlib import resources
 
 import numpy as np
 
-from facepoints.layouts import get_layout
+from facepoints.layouts import Layout, conversion_table, get_layout
 
 __all__ = ["factorize", "canonical_frame", "symmetrize", "derive_reference", "face3d_reference", "EYE_CORNER_MM"]
 
@@ -68,28 +68,32 @@ def factorize(shapes: np.ndarray) -> np.ndarray:
     return (np.linalg.inv(q) @ structure).T
 
 
-def canonical_frame(points: np.ndarray, layout: str = "ibug68") -> np.ndarray:
+def canonical_frame(points: np.ndarray, layout: str | Layout = "ibug68") -> np.ndarray:
     """Rotate, centre, orient and scale a 3D face into the documented frame (see the module)."""
     lay = get_layout(layout)
+    lay.require_anchors("right_eye_outer", "left_eye_outer", "chin", "nose_tip", "jaw", purpose="the canonical frame")
     p = np.asarray(points, dtype=np.float64)
-    perm = np.asarray(lay.flip_perm)
+    perm = lay.require_flip()
     pairs = [(i, j) for i, j in enumerate(perm) if i < j]
     # the mid-sagittal plane's normal: the mean direction between mirrored points
     d = np.array([p[j] - p[i] for i, j in pairs])
-    ref = p[45] - p[36]
+    right_corner, left_corner = lay.anchor_point(p, "right_eye_outer"), lay.anchor_point(p, "left_eye_outer")
+    ref = left_corner - right_corner
     d *= np.sign(d @ ref)[:, None]
     x = d.sum(axis=0)
     x /= np.linalg.norm(x)
-    eyes = (p[36] + p[45]) / 2
-    down = p[8] - eyes  # towards the chin
+    eyes = (right_corner + left_corner) / 2
+    down = lay.anchor_point(p, "chin") - eyes  # towards the chin
     y = down - (down @ x) * x
     y /= np.linalg.norm(y)
     z = np.cross(x, y)
     q = (p - eyes) @ np.stack([x, y, z]).T
-    jaw = q[list(lay.groups["jaw"])]
-    if q[30, 2] > jaw[:, 2].mean():  # factorization cannot tell a face from its depth mirror: nose to the camera
+    jaw = q[list(lay.anchors["jaw"])]
+    # factorization cannot tell a face from its depth mirror: the nose towards the camera
+    if lay.anchor_point(q, "nose_tip")[2] > jaw[:, 2].mean():
         q[:, 2] = -q[:, 2]
-    return q * (EYE_CORNER_MM / np.linalg.norm(q[45] - q[36]))
+    corners = lay.anchor_point(q, "left_eye_outer") - lay.anchor_point(q, "right_eye_outer")
+    return q * (EYE_CORNER_MM / np.linalg.norm(corners))
 
 
 def symmetrize(points: np.ndarray, layout: str = "ibug68") -> np.ndarray:
@@ -109,6 +113,13 @@ def _bundled() -> np.ndarray:
     return np.asarray(json.loads(text)["points"], dtype=np.float64)
 
 
-def face3d_reference() -> np.ndarray:
-    """The bundled 3D reference of the 68 iBUG points (68, 3), in mm (a copy)."""
-    return _bundled().copy()
+@cache
+def _converted(table: tuple[tuple[int, ...], ...]) -> np.ndarray:
+    reference = _bundled()
+    return np.array([reference[list(idx)].mean(axis=0) for idx in table])
+
+
+def face3d_reference(layout: str | Layout = "ibug68") -> np.ndarray:
+    """The bundled 3D reference (N, 3) in mm (a copy): the 68 iBUG points, or the points of a
+    layout made from them (a subset, a reordering or a conversion such as kaggle15)."""
+    return _converted(conversion_table("ibug68", layout)).copy()

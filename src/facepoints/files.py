@@ -29,6 +29,7 @@ from queue import Empty, Queue
 import numpy as np
 from tqdm import tqdm
 
+from facepoints.drawing import draw_faces
 from facepoints.imageio import (
     IMAGE_SUFFIXES,
     ImageReadError,
@@ -37,7 +38,7 @@ from facepoints.imageio import (
     remove_stale_temp_files,
     save_image,
 )
-from facepoints.landmarker import Face, FaceLandmarker, draw_faces
+from facepoints.landmarker import Face, FaceLandmarker
 from facepoints.schema import SCHEMA_VERSION
 
 __all__ = ["ImageResult", "detect_files", "list_images", "safe_output", "RESULTS_NAME", "OUTPUT_SUFFIX"]
@@ -398,3 +399,20 @@ def _results(
             todo.append(job)
     progress = progress and any(job.in_folder for job in todo)
     yield from _pipeline(todo, landmarker, jsonl, draw, write_json, measures, progress, max(1, batch))
+
+
+def plan_images(
+    inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike | None = None
+) -> list[tuple[str, str, str | None]]:
+    """Each input image once, as :func:`detect_files` plans them: (path as given, resolved path, error known
+    before reading, e.g. a broken link), in input order; for other engines (facepoints.engines), so that they
+    read the same images under the same names. Raises :class:`ImageReadError` for an input that does not exist."""
+    jobs = _plan(inputs, Path(out_dir) if out_dir is not None else None)
+    return [(str(job.path), job.key, job.error) for job in jobs]
+
+
+def error_text(path: str, exc: Exception, step: str = "reading the image") -> str:
+    """An image's error record text for ``exc`` raised at ``step`` ("face detection", "landmarks"), worded as
+    :func:`detect_files` words it; for other engines (facepoints.engines), so that they give the same records."""
+    plain = isinstance(exc, ImageReadError) and step != "landmarks"  # the reader passes these on as they are
+    return _failed(path, _reason(exc) if plain else f"{step} failed ({_reason(exc)})")  # type: ignore[arg-type]

@@ -1,8 +1,9 @@
-"""Head pose (yaw, pitch, roll in degrees) from 68 landmarks with cv2.solvePnP.
+"""Head pose (yaw, pitch, roll in degrees) from landmarks with cv2.solvePnP.
 
-The 68 image points are matched to the bundled 3D reference (:mod:`facepoints.apps.face3d`)
-seen by a pinhole camera made from the image size alone: focal length = the longer image
-side (about 53 degrees of field of view), principal point at the centre, no distortion.
+The image points (the 68 iBUG points, or a layout made from them) are matched to the bundled
+3D reference (:mod:`facepoints.face3d`) seen by a pinhole camera made from the image
+size alone: focal length = the longer image side (about 53 degrees of field of view),
+principal point at the centre, no distortion.
 
 Angles, for the person in the picture:
 
@@ -22,7 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from facepoints.apps.face3d import face3d_reference
+from facepoints.face3d import face3d_reference
+from facepoints.layouts import IBUG68, Layout, get_layout
 
 __all__ = ["HeadPose", "head_pose", "rotation_matrix", "angles_from_rotation", "camera_matrix", "project", "draw_pose"]
 
@@ -37,7 +39,7 @@ class HeadPose:
     rvec: np.ndarray  # (3,) Rodrigues vector, reference frame -> camera
     tvec: np.ndarray  # (3,) translation in mm
     camera: np.ndarray  # (3, 3) intrinsics used
-    error_px: float  # RMS reprojection error of the 68 points
+    error_px: float  # RMS reprojection error of the points
 
     def to_dict(self) -> dict:
         """JSON-ready angles, translation (mm) and reprojection error."""
@@ -93,17 +95,22 @@ def project(points3d: np.ndarray, rvec: np.ndarray, tvec: np.ndarray, camera: np
     return out.reshape(-1, 2)
 
 
-def head_pose(points: np.ndarray, image_size: tuple[int, int]) -> HeadPose:
-    """Head pose of one face from its 68 image points; ``image_size`` is (width, height)."""
-    pts = np.asarray(points, dtype=np.float64)
-    if pts.shape != (68, 2):
-        raise ValueError(f"head pose needs the 68 iBUG points, got an array of shape {pts.shape}")
-    model = face3d_reference()
+def head_pose(points: np.ndarray, image_size: tuple[int, int], layout: str | Layout = "ibug68") -> HeadPose:
+    """Head pose of one face from its image points; ``image_size`` is (width, height)."""
+    lay = get_layout(layout)
+    pts = lay.require_points(points, "head pose")
+    lay.require_anchors("right_eye_outer", "left_eye_outer", purpose="head pose")
+    model = face3d_reference(lay)
     camera = camera_matrix(*image_size)
+
+    def corners(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return lay.anchor_point(p, "right_eye_outer"), lay.anchor_point(p, "left_eye_outer")
+
     # start in front of the camera at the distance the eye spacing implies, then refine
-    eye_px = max(float(np.linalg.norm(pts[45] - pts[36])), 1.0)
-    z0 = camera[0, 0] * float(np.linalg.norm(model[45] - model[36])) / eye_px
-    centre = (pts[36] + pts[45]) / 2
+    (right, left), (model_right, model_left) = corners(pts), corners(model)
+    eye_px = max(float(np.linalg.norm(left - right)), 1.0)
+    z0 = camera[0, 0] * float(np.linalg.norm(model_left - model_right)) / eye_px
+    centre = (right + left) / 2
     t0 = np.array([(centre[0] - camera[0, 2]) * z0 / camera[0, 0], (centre[1] - camera[1, 2]) * z0 / camera[1, 1], z0])
     ok, rvec, tvec = cv2.solvePnP(model, pts, camera, None, np.zeros(3), t0, useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
     if not ok:
@@ -116,7 +123,7 @@ def head_pose(points: np.ndarray, image_size: tuple[int, int]) -> HeadPose:
 
 def draw_pose(image: np.ndarray, pose: HeadPose, length_mm: float = 60.0) -> np.ndarray:
     """Draw the head's axes (x red, y green, z blue towards the viewer) from the nose bridge, in place."""
-    origin = face3d_reference()[27]
+    origin = face3d_reference()[IBUG68.anchors["nose_bridge"][0]]  # the top of the nose bridge, between the eyes
     ends = origin + np.array([[0, 0, 0], [length_mm, 0, 0], [0, -length_mm, 0], [0, 0, -length_mm]])
     p = project(ends, pose.rvec, pose.tvec, pose.camera)
     thickness = max(1, int(round(np.linalg.norm(p[1] - p[0]) / 25)))
@@ -127,3 +134,8 @@ def draw_pose(image: np.ndarray, pose: HeadPose, length_mm: float = 60.0) -> np.
 
 def _px(p: np.ndarray) -> tuple[int, int]:
     return int(round(float(p[0]))), int(round(float(p[1])))
+
+
+def measure(points: np.ndarray, image: np.ndarray, layout: str) -> HeadPose:
+    """The ``pose`` measure (see :mod:`facepoints.measures`)."""
+    return head_pose(points, (image.shape[1], image.shape[0]), layout)

@@ -9,23 +9,25 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
-import cv2
 import numpy as np
 from PIL import Image
 
-from facepoints.apps.expression import Expression
-from facepoints.apps.expression import expression as expression_of
-from facepoints.apps.eyes import EyeState, eye_state
-from facepoints.apps.pose import HeadPose, draw_pose, head_pose
-from facepoints.checkpoint import LoadedModel
-from facepoints.detection import DEFAULT_MIN_FACE, BoxCalibration, Detections, FaceDetector, detector_calibration, get_detector
+from facepoints.detection import (
+    DEFAULT_MIN_FACE,
+    BoxCalibration,
+    Detections,
+    FaceDetector,
+    detector_calibration,
+    get_detector,
+)
 from facepoints.imageio import ImageReadError, load_image, to_rgb_uint8
+from facepoints.measures import get_measure
 from facepoints.predict import Predictor
 from facepoints.resources import BUNDLED_MODELS, default_model_path, resolve_model_path, sample_image_path
-from facepoints.viz import draw_keypoints
 
-__all__ = ["Face", "FaceLandmarker", "detect", "detect_batch", "default_model_path", "resolve_model_path", "sample_image_path", "draw_faces", "BUNDLED_MODELS"]
+__all__ = ["Face", "FaceLandmarker", "detect", "detect_batch", "default_model_path", "resolve_model_path", "sample_image_path", "BUNDLED_MODELS"]
 
 @dataclass
 class Face:
@@ -37,9 +39,9 @@ class Face:
     point_confidence: np.ndarray  # (N,) in [0, 1]
     landmark_score: float  # mean point confidence
     layout: str
-    pose: HeadPose | None = None  # filled on request (FaceLandmarker.detect(pose=True))
-    eyes: EyeState | None = None
-    expression: Expression | None = None
+    pose: Any = None  # the measures, filled on request (FaceLandmarker.detect(pose=True)): see facepoints.measures
+    eyes: Any = None
+    expression: Any = None
     track_id: int | None = None  # stable identity across video frames (facepoints.tracking)
     keypoints5: np.ndarray | None = None  # (5, 2) the detector's eyes, nose tip, mouth corners; None without them
 
@@ -64,15 +66,11 @@ class Face:
         return out
 
     def measure(self, image: np.ndarray, pose: bool = False, eyes: bool = False, expression: bool = False) -> Face:
-        """Fill in head pose, eye state and expression (68-point faces) of this face in ``image`` (RGB)."""
-        if (pose or eyes or expression) and self.layout != "ibug68":
-            raise ValueError(f"pose, eye state and expression need the ibug68 layout, not {self.layout!r}")
-        if pose:
-            self.pose = head_pose(self.points, (image.shape[1], image.shape[0]))
-        if eyes:
-            self.eyes = eye_state(self.points, image)
-        if expression:
-            self.expression = expression_of(self.points)
+        """Fill in head pose, eye state and expression of this face in ``image`` (RGB), through the
+        measures registry (a layout without the anchors a measure needs gets a clear error)."""
+        for name, wanted in (("pose", pose), ("eyes", eyes), ("expression", expression)):
+            if wanted:
+                setattr(self, name, get_measure(name)(self.points, image, self.layout))
         return self
 
 
@@ -95,14 +93,14 @@ def as_rgb(image: ImageLike, bgr: bool = False) -> np.ndarray:
 
 
 class FaceLandmarker:
-    """Face detector + landmark model. ``model`` is a bundled name, a checkpoint path or a
-    loaded model; ``detector`` a registry name or instance (``None``: the default);
+    """Face detector + landmark model. ``model`` is a bundled name, a checkpoint path, an ONNX export
+    or a loaded PyTorch model (``facepoints.checkpoint.LoadedModel``); ``detector`` a registry name or instance (``None``: the default);
     ``min_face`` the narrowest face (landmark-box width, pixels) the detector searches for."""
 
     def __init__(
         self,
         detector: str | FaceDetector | None = None,
-        model: str | os.PathLike | LoadedModel | None = None,
+        model: str | os.PathLike | Any = None,
         refine: int | None = None,
         flip: bool = False,
         backend: str = "auto",
@@ -110,7 +108,7 @@ class FaceLandmarker:
         min_face: float | None = DEFAULT_MIN_FACE,
     ) -> None:
         self.detector = detector if isinstance(detector, FaceDetector) else get_detector(detector, min_face=min_face)
-        source = model if isinstance(model, LoadedModel) else resolve_model_path(model or "default")
+        source = resolve_model_path(model) if isinstance(model, (str, os.PathLike)) else model or resolve_model_path("default")
         below = self.detector.refine_below if refine is None else float("inf")
         refine = self.detector.refine_passes if refine is None else refine
         self.predictor = Predictor(source, refine=refine, flip=flip, backend=backend, threads=threads, refine_below=below)
@@ -211,35 +209,3 @@ def detect_batch(
 ) -> list[list[Face]]:  # fmt: skip
     """:func:`detect` for a list of images, their faces in one landmark-model batch."""
     return _default_landmarker(detector, model, min_face).detect_batch(images, bgr=bgr)
-
-
-def _labels(face: Face) -> list[str]:
-    lines = [] if face.track_id is None else [f"face {face.track_id}"]
-    if face.pose is not None:
-        lines.append(f"yaw {face.pose.yaw:+.0f} pitch {face.pose.pitch:+.0f} roll {face.pose.roll:+.0f}")
-    if face.eyes is not None:
-        lines.append(f"eyes {'open' if face.eyes.eyes_open >= 0.5 else 'closed'} ({face.eyes.ear:.2f})"
-                     f" mouth {'open' if face.eyes.mouth_open else 'closed'}")  # fmt: skip
-    if face.expression is not None:
-        e = face.expression
-        lines.append(f"smile {e.smile_width:.2f} open {e.mouth_openness:.2f} brows {e.brow_raise:.2f}")
-    return lines
-
-
-def draw_faces(image: np.ndarray, faces: list[Face], numbers: bool = False) -> np.ndarray:
-    """A copy of ``image`` with each face's box, points and contours drawn, plus its pose
-    axes and measures when the face carries them."""
-    out = image.copy()
-    for face in faces:
-        width = float(face.box[2] - face.box[0])
-        radius = max(1.0, width / 70)  # dots scale with the face, not the photo
-        out = draw_keypoints(out, face.points, face.layout, numbers=numbers, radius=radius, box=face.box)
-        if face.pose is not None:
-            draw_pose(out, face.pose)
-        scale = max(0.35, width / 400)
-        for i, text in enumerate(_labels(face)):
-            y = int(face.box[3] + (i + 1) * 22 * scale)
-            org = (int(face.box[0]), y)
-            cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), max(2, int(4 * scale)), cv2.LINE_AA)
-            cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 0), max(1, int(1.5 * scale)), cv2.LINE_AA)
-    return out

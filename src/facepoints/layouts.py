@@ -21,6 +21,8 @@ __all__ = [
     "list_layouts",
     "register_layout",
     "convert_points",
+    "conversion_table",
+    "mirror_anchor_name",
     "ibug68_mean_shape",
     "IBUG68",
     "KAGGLE15",
@@ -36,8 +38,23 @@ class Layout:
     ``flip_perm[i]`` is the index that point ``i`` becomes after a horizontal mirror
     (so ``mirrored = points[flip_perm]`` once x has been reflected). ``contours`` are
     index chains drawn as polylines; ``closed`` says which of them are loops.
-    ``norm_pair`` names the two points whose distance normalizes NME (for ``ibug68``
-    the outer eye corners 36 and 45).
+
+    ``anchors`` name the facial parts that metrics and applications use, so that none of
+    them hard-codes a point index: each anchor is a tuple of point indices, and its
+    position (:meth:`anchor_point`) is their mean. The names in use are ``jaw``, ``chin``,
+    ``right_eyebrow``/``left_eyebrow``, ``nose_bridge``, ``nose_tip``, ``nose_base``,
+    ``right_eye``/``left_eye`` (the eye's outline, which starts at one corner and reaches
+    the other halfway round), ``right_eye_outer``, ``right_eye_inner``, ``left_eye_inner``,
+    ``left_eye_outer`` (corners), ``right_eye_centre``/``left_eye_centre``,
+    ``right_pupil``/``left_pupil``, ``right_mouth_corner``/``left_mouth_corner``,
+    ``upper_lip_centre``/``lower_lip_centre`` (the outer lip edge on the midline),
+    ``outer_lips``, ``inner_lips`` (in ibug68 an outline like the eyes') and ``lower_lip``.
+    A layout declares the ones it has. With a flip permutation, the mirror of every
+    ``right_*`` anchor must be its ``left_*`` counterpart and every other anchor must be
+    its own mirror (checked here).
+
+    ``norm_pair`` names the two anchors whose distance normalizes NME (for ``ibug68`` the
+    outer eye corners 36 and 45).
     """
 
     name: str
@@ -46,7 +63,8 @@ class Layout:
     contours: tuple[tuple[int, ...], ...] = ()
     closed: tuple[bool, ...] = ()
     flip_perm: tuple[int, ...] | None = None
-    norm_pair: tuple[int, int] | None = None
+    anchors: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    norm_pair: tuple[str, str] | None = None
     description: str = ""
     #: (parent layout, indices): this layout is those points of the parent, in that order
     subset_of: tuple[str, tuple[int, ...]] | None = None
@@ -69,6 +87,24 @@ class Layout:
             perm = list(self.flip_perm)
             if sorted(perm) != list(range(n)) or any(perm[perm[i]] != i for i in range(n)):
                 raise ValueError(f"layout {self.name}: flip_perm must be an involutive permutation of 0..{n - 1}")
+        for anchor, idx in self.anchors.items():
+            ok = isinstance(idx, (tuple, list)) and idx and all(isinstance(i, (int, np.integer)) for i in idx)
+            if not ok or not all(0 <= i < n for i in idx):
+                raise ValueError(f"layout {self.name}: anchor {anchor} must be a tuple of indices in 0..{n - 1}: {idx}")
+        object.__setattr__(self, "anchors", {a: tuple(int(i) for i in idx) for a, idx in self.anchors.items()})
+        if self.norm_pair is not None:
+            self.require_anchors(*self.norm_pair, purpose="its NME normalization (norm_pair)")
+        if self.flip_perm is not None:
+            self._check_anchor_mirrors()
+
+    def _check_anchor_mirrors(self) -> None:
+        """Mirroring must take each ``right_*`` anchor onto its ``left_*`` one and every other anchor onto itself."""
+        for anchor, idx in self.anchors.items():
+            other = mirror_anchor_name(anchor)
+            if other not in self.anchors:
+                raise ValueError(f"layout {self.name}: anchor {anchor} has no mirror anchor {other}")
+            if {self.flip_perm[i] for i in idx} != set(self.anchors[other]):
+                raise ValueError(f"layout {self.name}: flip_perm does not map anchor {anchor} onto {other}")
 
     @property
     def num_points(self) -> int:
@@ -85,11 +121,41 @@ class Layout:
         except ValueError:
             raise KeyError(f"layout {self.name} has no point called {name!r}") from None
 
+    def require_anchors(self, *names: str, purpose: str = "this") -> tuple[tuple[int, ...], ...]:
+        """The point indices of each named anchor, or a clear error naming those the layout lacks."""
+        missing = [a for a in names if a not in self.anchors]
+        if missing:
+            have = ", ".join(self.anchors) or "none"
+            raise ValueError(
+                f"layout {self.name} has no anchor {', '.join(missing)}, which {purpose} needs (its anchors: {have})"
+            )
+        return tuple(self.anchors[a] for a in names)
+
+    def anchor_point(self, points: np.ndarray, name: str) -> np.ndarray:
+        """Position of an anchor in ``points`` (``[..., N, D]`` -> ``[..., D]``): the mean of its points."""
+        (idx,) = self.require_anchors(name, purpose=f"the position of {name}")
+        return np.asarray(points)[..., list(idx), :].mean(axis=-2)
+
+    def require_points(self, points: np.ndarray, purpose: str = "this") -> np.ndarray:
+        """``points`` as a float64 (N, 2) array, or a clear error if they are not this layout's N points."""
+        pts = np.asarray(points, dtype=np.float64)
+        if pts.shape != (self.num_points, 2):
+            raise ValueError(
+                f"{purpose} needs the {self.num_points} points of layout {self.name}, got an array of shape {pts.shape}"
+            )
+        return pts
+
     def require_flip(self) -> np.ndarray:
         """The flip permutation as an array, or a clear error if the layout has none."""
         if self.flip_perm is None:
             raise ValueError(f"layout {self.name} defines no horizontal-flip permutation; flipping is not possible")
         return np.asarray(self.flip_perm, dtype=np.int64)
+
+
+def mirror_anchor_name(name: str) -> str:
+    """The anchor a horizontal mirror turns ``name`` into: ``right`` and ``left`` swapped (``chin`` stays)."""
+    swap = {"right": "left", "left": "right"}
+    return "_".join(swap.get(part, part) for part in name.split("_"))
 
 
 _REGISTRY: dict[str, Layout] = {}
@@ -118,6 +184,18 @@ def list_layouts() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def conversion_table(source: str | Layout, target: str | Layout) -> tuple[tuple[int, ...], ...]:
+    """For each target point, the source points whose mean it is (e.g. ibug68 -> kaggle15)."""
+    src, dst = get_layout(source), get_layout(target)
+    if src.name == dst.name:
+        return tuple((i,) for i in range(src.num_points))
+    if dst.subset_of is not None and dst.subset_of[0] == src.name:
+        return tuple((i,) for i in dst.subset_of[1])
+    if (src.name, dst.name) in _CONVERSIONS:
+        return _CONVERSIONS[(src.name, dst.name)]
+    raise ValueError(f"no conversion from layout {src.name} to {dst.name}")
+
+
 def convert_points(
     points: np.ndarray, source: str | Layout, target: str | Layout, mask: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -130,12 +208,7 @@ def convert_points(
     if src.name == dst.name:
         m = np.ones(points.shape[:-1], bool) if mask is None else mask
         return points.copy(), m.copy()
-    if dst.subset_of is not None and dst.subset_of[0] == src.name:
-        table = tuple((i,) for i in dst.subset_of[1])
-    elif (src.name, dst.name) in _CONVERSIONS:
-        table = _CONVERSIONS[(src.name, dst.name)]
-    else:
-        raise ValueError(f"no conversion from layout {src.name} to {dst.name}")
+    table = conversion_table(src, dst)
     points = np.asarray(points, dtype=np.float32)
     if points.shape[-2] != src.num_points:
         raise ValueError(f"expected {src.num_points} {src.name} points, got {points.shape[-2]}")
@@ -185,7 +258,31 @@ def _ibug68() -> Layout:
         contours=contours,
         closed=(False, False, False, False, False, True, True, True, True),
         flip_perm=tuple(perm),
-        norm_pair=(36, 45),
+        anchors={
+            "jaw": r(0, 17),  # from the subject's right ear to the left one
+            "chin": (8,),
+            "right_eyebrow": r(17, 22),  # outer end to inner end
+            "left_eyebrow": r(22, 27),  # inner end to outer end
+            "nose_bridge": r(27, 31),  # from between the eyes down to the tip
+            "nose_tip": (30,),
+            "nose_base": r(31, 36),
+            "right_eye": r(36, 42),  # p1..p6 of the eye aspect ratio: corner, upper lid, corner, lower lid
+            "left_eye": r(42, 48),
+            "right_eye_outer": (36,),
+            "right_eye_inner": (39,),
+            "left_eye_inner": (42,),
+            "left_eye_outer": (45,),
+            "right_eye_centre": r(36, 42),  # the mean of the eye's outline
+            "left_eye_centre": r(42, 48),
+            "right_mouth_corner": (48,),
+            "left_mouth_corner": (54,),
+            "upper_lip_centre": (51,),
+            "lower_lip_centre": (57,),
+            "outer_lips": r(48, 60),
+            "inner_lips": r(60, 68),  # corner, upper lip, corner, lower lip
+            "lower_lip": r(55, 60) + r(65, 68),  # outer and inner edge of the lower lip, corners left out
+        },
+        norm_pair=("right_eye_outer", "left_eye_outer"),
         description="iBUG 300-W 68-point markup (0-based indices)",
     )
 
@@ -220,7 +317,22 @@ KAGGLE15 = register_layout(
         contours=((3, 0, 2), (4, 1, 5), (7, 6), (8, 9), (11, 13, 12, 14)),
         closed=(False, False, False, False, True),
         flip_perm=(1, 0, 4, 5, 2, 3, 8, 9, 6, 7, 10, 12, 11, 13, 14),
-        norm_pair=(0, 1),
+        anchors={
+            "right_eyebrow": (9, 8),  # outer end, inner end (as in ibug68)
+            "left_eyebrow": (6, 7),
+            "nose_tip": (10,),
+            "right_eye_outer": (5,),
+            "right_eye_inner": (4,),
+            "left_eye_inner": (2,),
+            "left_eye_outer": (3,),
+            "right_eye_centre": (1,),
+            "left_eye_centre": (0,),
+            "right_mouth_corner": (12,),
+            "left_mouth_corner": (11,),
+            "upper_lip_centre": (13,),
+            "lower_lip_centre": (14,),
+        },
+        norm_pair=("right_eye_centre", "left_eye_centre"),
         description="Kaggle Facial Keypoints Detection, 15 points on 96x96 grey crops",
     )
 )
@@ -233,7 +345,8 @@ KAGGLE4 = register_layout(
         names=tuple(KAGGLE15.names[i] for i in _COMMON4),
         groups={"eyes": (0, 1), "nose": (2,), "mouth": (3,)},
         flip_perm=(1, 0, 2, 3),
-        norm_pair=(0, 1),
+        anchors={"right_eye_centre": (1,), "left_eye_centre": (0,), "nose_tip": (2,), "lower_lip_centre": (3,)},
+        norm_pair=("right_eye_centre", "left_eye_centre"),
         description="the 4 Kaggle points present in almost every training row (the two-model write-up's 8 outputs)",
         subset_of=("kaggle15", _COMMON4),
     )
@@ -245,6 +358,7 @@ NOSETIP = register_layout(
         names=("nose_tip",),
         groups={"nose": (0,)},
         flip_perm=(0,),
+        anchors={"nose_tip": (0,)},
         description="the nose tip alone (iBUG point 30), for the CS194 nose-tip network",
         subset_of=("ibug68", (30,)),
     )
@@ -289,7 +403,30 @@ def _imm73() -> Layout:
         contours=tuple(c for c, _ in multi),
         closed=tuple(flag for _, flag in multi),
         flip_perm=tuple(perm),
-        norm_pair=(16, 24),
+        anchors={
+            "jaw": r(62, 73),  # from the subject's right ear to the left one
+            "chin": (67,),
+            "right_eyebrow": r(0, 8),  # outlines from the outer end; the inner end is the fifth point
+            "left_eyebrow": r(8, 16),
+            "nose_tip": (45,),
+            "right_eye": r(16, 24),  # outlines from the outer corner; the inner corner is the fifth point
+            "left_eye": r(24, 32),
+            "right_eye_outer": (16,),
+            "right_eye_inner": (20,),
+            "left_eye_inner": (28,),
+            "left_eye_outer": (24,),
+            "right_pupil": (32,),
+            "left_pupil": (33,),
+            "right_eye_centre": (32,),  # the pupil
+            "left_eye_centre": (33,),
+            "right_mouth_corner": (46,),
+            "left_mouth_corner": (52,),
+            "upper_lip_centre": (49,),
+            "lower_lip_centre": (54,),
+            "outer_lips": r(46, 56),
+            "inner_lips": r(56, 62),  # upper then lower inner edge, no corners
+        },
+        norm_pair=("right_eye_outer", "left_eye_outer"),
         description="IMM frontal face database, 73-point markup (paths as in its .asf files)",
     )
 

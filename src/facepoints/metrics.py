@@ -1,9 +1,12 @@
 """Landmark metrics, defined once here and used by training, evaluation and benchmarks.
 
 - NME: per sample, the mean over labelled points of the point-to-point error divided by
-  a normalizing distance of the ground truth: ``outer_eyes`` (the layout's norm pair:
-  iBUG 36/45 outer eye corners, Kaggle eye centres, IMM outer eye corners),
-  ``inter_pupil`` (distance of the eye centres) or ``box`` (sqrt of the GT box area).
+  a normalizing distance of the ground truth: ``outer_eyes`` (the distance of the two
+  anchors the layout's ``norm_pair`` names: the outer eye corners for iBUG 68 and IMM,
+  the eye centres for Kaggle), ``inter_pupil`` (distance of the ``right_eye_centre`` and
+  ``left_eye_centre`` anchors: the pupils where a layout marks them, else the mean of each
+  eye's outline) or ``box`` (sqrt of the GT box area). Every layout that declares these
+  anchors gets NME without a change here.
 - RMSE: sqrt of the mean squared coordinate error over labelled x and y values, in
   pixels of the frame given (the Kaggle metric when that frame is the 96x96 crop).
 - Failure rate at t: the fraction of samples whose NME exceeds t.
@@ -34,14 +37,8 @@ __all__ = [
 NORMALIZATIONS = ("outer_eyes", "inter_pupil", "box")
 
 
-def _eye_centres(gt: np.ndarray, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
-    if layout.name == "ibug68":
-        return gt[:, 36:42].mean(1), gt[:, 42:48].mean(1)
-    if layout.name == "kaggle15":
-        return gt[:, 1], gt[:, 0]
-    if layout.name == "imm73":
-        return gt[:, 32], gt[:, 33]
-    raise ValueError(f"inter-pupil normalization is not defined for layout {layout.name}")
+def _anchor_distance(gt: np.ndarray, layout: Layout, a: str, b: str) -> np.ndarray:
+    return np.linalg.norm(layout.anchor_point(gt, a) - layout.anchor_point(gt, b), axis=-1)
 
 
 def normalizing_distance(gt: np.ndarray, layout: str | Layout, kind: str = "outer_eyes", mask=None) -> np.ndarray:
@@ -51,11 +48,10 @@ def normalizing_distance(gt: np.ndarray, layout: str | Layout, kind: str = "oute
     if kind == "outer_eyes":
         if lay.norm_pair is None:  # e.g. a single point: NME is undefined, RMSE still applies
             return np.full(len(gt), np.nan)
-        a, b = lay.norm_pair
-        return np.linalg.norm(gt[:, a] - gt[:, b], axis=-1)
+        return _anchor_distance(gt, lay, *lay.norm_pair)
     if kind == "inter_pupil":
-        left, right = _eye_centres(gt, lay)
-        return np.linalg.norm(left - right, axis=-1)
+        lay.require_anchors("right_eye_centre", "left_eye_centre", purpose="inter-pupil normalization")
+        return _anchor_distance(gt, lay, "right_eye_centre", "left_eye_centre")
     if kind == "box":
         m = np.ones(gt.shape[:2], bool) if mask is None else np.asarray(mask, bool)
         out = []

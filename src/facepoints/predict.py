@@ -12,22 +12,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
-import cv2
 import numpy as np
-import torch
 
-from facepoints.checkpoint import LoadedModel, load_model
-from facepoints.export import OnnxRunner, onnx_available
+from facepoints.backends import BACKENDS, Backend, ModelInfo, open_model
+from facepoints.codec import LandmarkCodec
+from facepoints.geometry import points_box
 from facepoints.layouts import get_layout
 from facepoints.resources import resolve_model_path
-from facepoints.transforms import resize_matrix, square_crop_matrix
-from facepoints.transforms.geometry import warp_image
 
 __all__ = ["Predictor", "LandmarkResult", "points_box", "BACKENDS"]
-
-BACKENDS = ("auto", "int8", "onnx", "torch")
 
 
 @dataclass
@@ -40,17 +34,12 @@ class LandmarkResult:
     box: np.ndarray  # (4,) the box the crop was made from
 
 
-def points_box(points: np.ndarray) -> np.ndarray:
-    """The landmark box (x1, y1, x2, y2) of points: the box convention face-crop models train on."""
-    return np.concatenate([points.min(0), points.max(0)]).astype(np.float64)
-
-
 class Predictor:
     """Runs a landmark model on face boxes of an image."""
 
     def __init__(
         self,
-        model: LoadedModel | str | os.PathLike,
+        model,
         refine: int = 1,
         flip: bool = False,
         device: str = "cpu",
@@ -58,11 +47,12 @@ class Predictor:
         threads: int | None = None,
         refine_below: float = float("inf"),
     ) -> None:
-        """``backend``: ``torch``, ``onnx`` (the checkpoint's ``.onnx`` sibling through onnxruntime),
-        ``int8`` (its ``.int8.onnx`` sibling, quantized) or ``auto`` (the fastest there: int8, then
-        onnx, then torch). ``refine`` passes go only to faces whose mean point confidence after
-        the first pass is below ``refine_below`` (default: every face). ``model``: a loaded model,
-        a checkpoint path, or a bundled model's name (``"default"``, ``"fast"``).
+        """``model``: a bundled model's name (``"default"``, ``"fast"``), a checkpoint path, an ONNX
+        export, or a loaded PyTorch model. ``backend``: ``int8`` or ``onnx`` (the checkpoint's ONNX
+        exports, through onnxruntime: no PyTorch needed), ``torch``, or ``auto`` (int8, then onnx,
+        then torch, each passed-over export logged; see :func:`facepoints.backends.open_model`).
+        ``refine`` passes go only to faces whose mean point confidence after the first pass is
+        below ``refine_below`` (default: every face).
 
         Boxes given to :meth:`predict` frame the 68 points (the landmark-box convention the model
         was trained on); boxes of a detector need its calibration first
@@ -70,31 +60,16 @@ class Predictor:
         ``FaceLandmarker.detect(image, boxes=..., box_convention=name)``, which applies it."""
         if isinstance(model, (str, os.PathLike)):
             model = resolve_model_path(model)
-        self.loaded = model if isinstance(model, LoadedModel) else load_model(model, device)
-        self.model = self.loaded.model.eval()
-        self.runner = None
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; choose {', '.join(BACKENDS)}")
-        files = {}
-        if isinstance(model, (str, os.PathLike)):
-            files = {"int8": Path(model).with_suffix(".int8.onnx"), "onnx": Path(model).with_suffix(".onnx")}
-        self.backend = "torch"
-        if backend in files and not files[backend].is_file():
-            raise ValueError(f"no {files[backend].name} beside {model} (make one with facepoints export)")
-        for kind in ("int8", "onnx"):
-            if (backend == kind or backend == "auto") and kind in files and files[kind].is_file() and onnx_available():
-                self.runner, self.backend = OnnxRunner(files[kind], threads), kind
-                break
-        if self.backend == "torch" and threads:
-            torch.set_num_threads(threads)
-        self.spec = self.loaded.input
-        self.layout = get_layout(self.loaded.layout)
-        shift = np.asarray(self.loaded.meta.get("point_shift", 0.0), np.float32)  # see training/point_shift.py
-        self.shift = shift * self.spec.normalization.scale  # crop pixels, added after any mirrored pass
+        self.engine: Backend
+        self.info: ModelInfo
+        self.engine, self.info = open_model(model, backend, threads, device)
+        self.backend = self.engine.name
+        self.spec = self.info.input
+        self.layout = get_layout(self.info.layout)
+        self.codec = LandmarkCodec(self.spec, self.layout.flip_perm, self.info.point_shift)
         self.refine = refine if self.spec.crop == "face" else 0
         self.refine_below = refine_below
         self.flip = flip
-        self.device = device
         if flip:
             self.layout.require_flip()
 
@@ -103,66 +78,20 @@ class Predictor:
         """Whether the layout has a flip permutation (needed for a mirrored pass)."""
         return self.layout.flip_perm is not None
 
-    def _crops(self, image: np.ndarray, boxes: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Model-sized crops of ``image`` (one per box, or the whole image for full-image models)
-        and the 3x3 matrices that made them (image -> crop)."""
-        h, w = self.spec.size
-        if self.spec.crop != "face":
-            matrices = [resize_matrix((image.shape[1], image.shape[0]), (w, h))]
-        else:
-            matrices = [square_crop_matrix(box, h, self.spec.margin) for box in boxes]
-        return [warp_image(image, m, (w, h)) for m in matrices], matrices
-
-    def _tensor(self, crops: list[np.ndarray], mirror: bool) -> np.ndarray:
-        images = []
-        for c in crops:
-            img = c[:, ::-1] if mirror else c
-            if self.spec.grey:  # the same conversion as training's Normalize
-                img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)[None].astype(np.float32)
-            else:
-                img = img.transpose(2, 0, 1).astype(np.float32)
-            images.append(img / 255.0)
-        return np.ascontiguousarray(np.stack(images), dtype=np.float32)
-
-    @torch.no_grad()
     def _run(self, crops: list[np.ndarray], flip: bool) -> tuple[np.ndarray, np.ndarray]:
         """Model output for the crops, in crop pixels: points (B, N, 2), confidences (B, N)."""
-        forward = getattr(self.model, "forward_with_confidence", None)
-
-        def once(mirror: bool):
-            x = self._tensor(crops, mirror)
-            if self.runner is not None:
-                pts, conf = self.runner.run(x)
-            else:
-                x = torch.from_numpy(x).to(self.device)
-                if forward is not None:
-                    pts, conf = (t.cpu().numpy() for t in forward(x))
-                else:
-                    pts = self.model(x).cpu().numpy()
-                    conf = np.ones(pts.shape[:2], np.float32)
-            return self.spec.normalization.inverse(pts), conf
-
-        pts, conf = once(False)
+        points, confidence = self.engine.run(self.codec.encode(crops))
+        points = self.codec.to_crop_pixels(points)
         if flip:
-            width = self.spec.size[1]
-            perm = self.layout.require_flip()
-            mp, mc = once(True)
-            mp = mp[:, perm]
-            mp[..., 0] = width - 1 - mp[..., 0]
-            pts, conf = (pts + mp) / 2, (conf + mc[:, perm]) / 2
-        return pts + self.shift, conf
+            mirrored, mirrored_confidence = self.engine.run(self.codec.encode(crops, mirror=True))
+            points, confidence = self.codec.merge_mirror(points, confidence, self.codec.to_crop_pixels(mirrored), mirrored_confidence)
+        return points, confidence
 
     def _pass(self, images: list[np.ndarray], owner: np.ndarray, boxes: np.ndarray, flip: bool) -> tuple[np.ndarray, np.ndarray]:
         """One model pass over faces (``boxes[k]`` in ``images[owner[k]]``): points in image pixels and confidences."""
-        crops, matrices = [], []
-        for k, box in zip(owner, boxes):
-            c, m = self._crops(images[k], box[None])
-            crops += c
-            matrices += m
-        pts, conf = self._run(crops, flip)
-        inverse = np.stack([cv2.invertAffineTransform(m[:2]) for m in matrices])  # (B, 2, 3): crop -> image
-        points = np.einsum("bij,bnj->bni", inverse[:, :, :2], pts) + inverse[:, None, :, 2]
-        return points, conf
+        crops, matrices = self.codec.crops(images, owner, boxes)
+        points, confidence = self._run(crops, flip)
+        return self.codec.decode(points, matrices), confidence
 
     def predict(
         self, image: np.ndarray, boxes: np.ndarray | list | None = None, refine: int | None = None, flip: bool | None = None

@@ -26,9 +26,10 @@ import numpy as np
 from tqdm import tqdm
 
 from facepoints.apps.filters import make_filter
+from facepoints.drawing import draw_faces
 from facepoints.files import safe_output
 from facepoints.imageio import ImageReadError
-from facepoints.landmarker import Face, draw_faces
+from facepoints.landmarker import Face
 from facepoints.schema import SCHEMA_VERSION
 from facepoints.tracking.tracker import Tracker
 

@@ -1,7 +1,8 @@
 """Applications over the landmarks: head pose, eye state, expression, alignment, filters.
 
-Each module works on plain 68-point arrays; the two helpers here run the default (or a
-given) landmarker first, for the CLI verbs ``facepoints filter`` and ``facepoints align``.
+Each module works on plain point arrays of a layout (``ibug68`` unless told), read through
+the layout's anchors; the two helpers here run the default (or a given) landmarker first, for
+the CLI verbs ``facepoints filter`` and ``facepoints align``.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ def filter_faces(
     """Detect every face in an RGB image and apply a filter: a name (with ``anchors``, see
     :func:`facepoints.apps.filters.make_filter`) or, for many images, a filter made once by
     ``make_filter``. Returns the new image and the faces."""
-    apply = make_filter(name, anchors) if isinstance(name, str) else name
     faces = _landmarks(image, landmarker)
+    layout = faces[0].layout if faces else "ibug68"  # one landmarker, one layout
+    apply = make_filter(name, anchors, layout) if isinstance(name, str) else name
     return apply(image, [f.points for f in faces]), faces
 
 
@@ -40,4 +42,4 @@ def align_faces(
     image: np.ndarray, size: int = 112, template: str = "arcface", landmarker: FaceLandmarker | None = None
 ) -> list[AlignedFace]:
     """Detect every face in an RGB image and return each one aligned to ``template``."""
-    return [align_face(image, f.points, size, template) for f in _landmarks(image, landmarker)]
+    return [align_face(image, f.points, size, template, f.layout) for f in _landmarks(image, landmarker)]

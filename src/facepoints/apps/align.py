@@ -1,12 +1,13 @@
 """Face alignment: warp each face onto a canonical template with a similarity transform.
 
-A template is a set of target positions for chosen landmark positions (each the mean of
-some of the 68 points) in a ``size`` x ``size`` crop, with a weight per position:
+A template is a set of target positions for chosen landmark positions (each a layout
+anchor, or one point of one) in a ``size`` x ``size`` crop, with a weight per position:
 
 - ``arcface``: the five points of the ArcFace / insightface 112 x 112 template (eye
   centres, nose tip, mouth corners), the input convention of most face recognition models;
-- ``ibug``: the facepoints mean 68-point shape, fitted on brows, nose and eyes (the parts
-  that move least with expression), with the whole face inside the crop.
+- ``ibug``: the facepoints mean 68-point shape, fitted on the eye centres and every point
+  of the brows and nose (the parts that move least with expression), with the whole face
+  inside the crop; it needs a layout whose brows and nose have as many points as iBUG 68's.
 
 The eyes weigh 10 times the other positions, so they land on the template's eye positions
 (within about a pixel for frontal faces) and the rest of the face fixes the scale only
@@ -22,21 +23,24 @@ from functools import cache
 import cv2
 import numpy as np
 
-from facepoints.apps.eyes import LEFT_EYE, RIGHT_EYE
-from facepoints.layouts import ibug68_mean_shape
+from facepoints.geometry import fit_similarity  # noqa: F401
+from facepoints.layouts import IBUG68, Layout, get_layout, ibug68_mean_shape
 from facepoints.transforms.geometry import warp_image
 
 __all__ = ["Template", "AlignedFace", "get_template", "list_templates", "align_face", "fit_similarity", "TEMPLATES"]
 
 EYE_WEIGHT = 10.0
 
+#: a landmark position: an anchor (the mean of its points) or, with an index, that point of the anchor
+Part = tuple[str, int | None]
+
 
 @dataclass(frozen=True)
 class Template:
-    """Target positions (K, 2) in a crop of side ``base_size`` for K landmark groups."""
+    """Target positions (K, 2) in a crop of side ``base_size`` for K landmark positions."""
 
     name: str
-    groups: tuple[tuple[int, ...], ...]  # each target position is the mean of these points
+    parts: tuple[Part, ...]  # the landmark position each target is for
     positions: np.ndarray  # (K, 2) at base_size
     weights: np.ndarray  # (K,)
     base_size: int
@@ -47,13 +51,23 @@ class Template:
         scale = size / self.base_size
         return (self.positions + 0.5) * scale - 0.5
 
-    def sources(self, points: np.ndarray) -> np.ndarray:
-        """The template's landmark positions (K, 2) taken from 68 points."""
-        return _group_means(np.asarray(points, dtype=np.float64), self.groups)
+    def sources(self, points: np.ndarray, layout: str | Layout = "ibug68") -> np.ndarray:
+        """The template's landmark positions (K, 2) taken from a face's points."""
+        return _part_means(np.asarray(points, dtype=np.float64), self.parts, get_layout(layout), self.name)
 
 
-def _group_means(points: np.ndarray, groups: tuple[tuple[int, ...], ...]) -> np.ndarray:
-    """The mean position of each group of points (K, 2)."""
+def _part_means(points: np.ndarray, parts: tuple[Part, ...], layout: Layout, template: str) -> np.ndarray:
+    """The position (K, 2) of each part in ``points``."""
+    names = tuple(dict.fromkeys(anchor for anchor, _ in parts))
+    found = dict(zip(names, layout.require_anchors(*names, purpose=f"the {template} alignment template")))
+    groups = []
+    for anchor, k in parts:
+        if k is not None and k >= len(found[anchor]):
+            raise ValueError(
+                f"the {template} alignment template needs point {k} of anchor {anchor}, "
+                f"which has {len(found[anchor])} points in layout {layout.name}"
+            )
+        groups.append(found[anchor] if k is None else (found[anchor][k],))
     return np.array([points[list(g)].mean(axis=0) for g in groups])
 
 
@@ -61,8 +75,9 @@ def _arcface() -> Template:
     positions = np.array(
         [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]]
     )
-    groups = (RIGHT_EYE, LEFT_EYE, (30,), (48,), (54,))
-    return Template("arcface", groups, positions, np.array([EYE_WEIGHT, EYE_WEIGHT, 1, 1, 1]), 112, (0, 1))
+    names = ("right_eye_centre", "left_eye_centre", "nose_tip", "right_mouth_corner", "left_mouth_corner")
+    parts = tuple((name, None) for name in names)
+    return Template("arcface", parts, positions, np.array([EYE_WEIGHT, EYE_WEIGHT, 1, 1, 1]), 112, (0, 1))
 
 
 def _ibug() -> Template:
@@ -71,10 +86,12 @@ def _ibug() -> Template:
     scaled = mean * (0.42 * size)
     lo, hi = scaled.min(axis=0), scaled.max(axis=0)
     placed = scaled + size / 2 - (lo + hi) / 2  # the whole 68-point face centred in the crop
-    groups = (RIGHT_EYE, LEFT_EYE) + tuple((i,) for i in range(17, 36))
-    positions = _group_means(placed, groups)
-    weights = np.array([EYE_WEIGHT, EYE_WEIGHT] + [3 / 19] * 19)  # the other points weigh 3 in all, as in arcface
-    return Template("ibug", groups, positions, weights, size, (0, 1))
+    steady = ("right_eyebrow", "left_eyebrow", "nose_bridge", "nose_base")
+    points = tuple((anchor, k) for anchor in steady for k in range(len(IBUG68.anchors[anchor])))
+    parts = (("right_eye_centre", None), ("left_eye_centre", None)) + points
+    positions = _part_means(placed, parts, IBUG68, "ibug")
+    weights = np.array([EYE_WEIGHT, EYE_WEIGHT] + [3 / len(points)] * len(points))  # 3 in all, as in arcface
+    return Template("ibug", parts, positions, weights, size, (0, 1))
 
 
 TEMPLATES = {"arcface": _arcface, "ibug": _ibug}
@@ -92,19 +109,6 @@ def get_template(name: str) -> Template:
     return TEMPLATES[name]()
 
 
-def fit_similarity(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """2x3 similarity matrix minimizing the weighted squared distance from mapped ``src`` to ``dst``."""
-    src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
-    w = np.ones(len(src)) if weights is None else np.asarray(weights, np.float64)
-    if len(src) < 2 or src.shape != dst.shape or len(w) != len(src):
-        raise ValueError("a similarity needs at least two matching point pairs")
-    x, y = src[:, 0], src[:, 1]
-    one, zero = np.ones_like(x), np.zeros_like(x)
-    a = np.concatenate([np.stack([x, -y, one, zero], 1), np.stack([y, x, zero, one], 1)])  # [a, b, tx, ty]
-    rhs = np.concatenate([dst[:, 0], dst[:, 1]])
-    sw = np.sqrt(np.concatenate([w, w]))
-    (ca, sb, tx, ty), *_ = np.linalg.lstsq(a * sw[:, None], rhs * sw, rcond=None)
-    return np.array([[ca, -sb, tx], [sb, ca, ty]])
 
 
 @dataclass
@@ -130,15 +134,20 @@ class AlignedFace:
         }
 
 
-def align_face(image: np.ndarray, points: np.ndarray, size: int = 112, template: str | Template = "arcface") -> AlignedFace:
-    """Warp the face with these 68 points onto ``template`` in a ``size`` x ``size`` crop."""
+def align_face(
+    image: np.ndarray,
+    points: np.ndarray,
+    size: int = 112,
+    template: str | Template = "arcface",
+    layout: str | Layout = "ibug68",
+) -> AlignedFace:
+    """Warp the face with these points onto ``template`` in a ``size`` x ``size`` crop."""
     if size < 16 or size > 4096:
         raise ValueError(f"aligned crop size must lie in [16, 4096], got {size}")
     tmpl = get_template(template) if isinstance(template, str) else template
-    pts = np.asarray(points, dtype=np.float64)
-    if pts.shape != (68, 2):
-        raise ValueError(f"alignment needs the 68 iBUG points, got an array of shape {pts.shape}")
-    matrix = fit_similarity(tmpl.sources(pts), tmpl.targets(size), tmpl.weights)
+    lay = get_layout(layout)
+    pts = lay.require_points(points, "alignment")
+    matrix = fit_similarity(tmpl.sources(pts, lay), tmpl.targets(size), tmpl.weights)
     crop = warp_image(image, matrix, (size, size), border=cv2.BORDER_REPLICATE)
     inverse = cv2.invertAffineTransform(matrix)
     mapped = cv2.transform(pts.reshape(-1, 1, 2), matrix).reshape(-1, 2)

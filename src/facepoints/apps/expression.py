@@ -1,14 +1,15 @@
-"""Expression measures from 68 landmarks alone (no extra model).
+"""Expression measures from landmarks alone (no extra model), read through the layout's anchors.
 
-Every measure is a distance divided by the inter-ocular distance (outer eye corners 36-45,
-as in NME), computed after rotating the face so that its eye line is level, so it does not
+Every measure is a distance divided by the inter-ocular distance (outer eye corners, as in
+NME), computed after rotating the face so that its eye line is level, so it does not
 depend on the face's size in the picture or its roll:
 
-- ``smile_width``: mouth corner to mouth corner (48-54);
-- ``mouth_openness``: mean gap between the inner lips (61-67, 62-66, 63-65);
-- ``brow_raise``: mean height of the brow points (17-26) above their eye's centre;
-- ``mouth_corner_lift``: how far the corners (48, 54) sit above the middle of the lips
-  (51, 57); positive in a smile, negative in a frown.
+- ``smile_width``: mouth corner to mouth corner;
+- ``mouth_openness``: mean gap between facing points of the eight-point inner lip outline
+  (as for the mouth aspect ratio);
+- ``brow_raise``: mean height of the brow points above their eye's centre;
+- ``mouth_corner_lift``: how far the corners sit above the middle of the lips (the upper and
+  lower lip centres); positive in a smile, negative in a frown.
 
 Typical neutral values on the 300-W labels: smile width about 0.5, brow raise about 0.25.
 """
@@ -19,7 +20,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from facepoints.layouts import Layout, get_layout
+
 __all__ = ["Expression", "expression", "level_face"]
+
+#: the anchors whose positions the measures read
+_POSITIONS = ("right_eye_centre", "left_eye_centre", "upper_lip_centre", "lower_lip_centre")
+_POSITIONS += ("right_mouth_corner", "left_mouth_corner")
 
 
 @dataclass
@@ -35,28 +42,42 @@ class Expression:
         return {k: round(v, 4) for k, v in asdict(self).items()}
 
 
-def level_face(points: np.ndarray) -> tuple[np.ndarray, float]:
-    """68 points rotated about the eye centre so that 36 -> 45 points along +x, scaled so the
-    outer eye corners are 1 apart; and that inter-ocular distance in pixels."""
+def level_face(points: np.ndarray, layout: str | Layout = "ibug68") -> tuple[np.ndarray, float]:
+    """Points rotated about the eye centre so that the right -> left outer eye corner points
+    along +x, scaled so the outer eye corners are 1 apart; and that inter-ocular distance in pixels."""
+    lay = get_layout(layout)
+    lay.require_anchors("right_eye_outer", "left_eye_outer", purpose="levelling a face")
     pts = np.asarray(points, dtype=np.float64)
-    axis = pts[45] - pts[36]
+    right, left = lay.anchor_point(pts, "right_eye_outer"), lay.anchor_point(pts, "left_eye_outer")
+    axis = left - right
     iod = float(np.linalg.norm(axis))
     if iod < 1e-9:
         raise ValueError("the outer eye corners coincide; cannot normalize")
     c, s = axis / iod
     rot = np.array([[c, s], [-s, c]])
-    centre = (pts[36] + pts[45]) / 2
+    centre = (right + left) / 2
     return (pts - centre) @ rot.T / iod, iod
 
 
-def expression(points: np.ndarray) -> Expression:
-    """Expression measures of one face from its 68 points."""
-    pts = np.asarray(points, dtype=np.float64)
-    if pts.shape != (68, 2):
-        raise ValueError(f"expression needs the 68 iBUG points, got an array of shape {pts.shape}")
-    p, _ = level_face(pts)
-    gap = np.mean([np.linalg.norm(p[a] - p[b]) for a, b in ((61, 67), (62, 66), (63, 65))])
-    right_eye, left_eye = p[36:42].mean(axis=0), p[42:48].mean(axis=0)
-    brow = np.concatenate([right_eye[1] - p[17:22, 1], left_eye[1] - p[22:27, 1]]).mean()
-    lift = (p[51, 1] + p[57, 1]) / 2 - (p[48, 1] + p[54, 1]) / 2
-    return Expression(float(np.linalg.norm(p[54] - p[48])), float(gap), float(brow), float(lift))
+def expression(points: np.ndarray, layout: str | Layout = "ibug68") -> Expression:
+    """Expression measures of one face from its points."""
+    lay = get_layout(layout)
+    pts = lay.require_points(points, "expression")
+    needed = ("inner_lips", "right_eyebrow", "left_eyebrow") + _POSITIONS
+    lips, right_brow, left_brow, *_ = lay.require_anchors(*needed, purpose="expression")
+    if len(lips) != 8:
+        raise ValueError(f"expression needs 8 points in anchor inner_lips; layout {lay.name} has {len(lips)}")
+    p, _ = level_face(pts, lay)
+    at = {name: lay.anchor_point(p, name) for name in _POSITIONS}
+    gap = np.mean([np.linalg.norm(p[lips[k]] - p[lips[8 - k]]) for k in (1, 2, 3)])  # upper point k faces lower 8 - k
+    right_heights = at["right_eye_centre"][1] - p[list(right_brow), 1]
+    brow = np.concatenate([right_heights, at["left_eye_centre"][1] - p[list(left_brow), 1]])
+    lips_middle = (at["upper_lip_centre"][1] + at["lower_lip_centre"][1]) / 2
+    lift = lips_middle - (at["right_mouth_corner"][1] + at["left_mouth_corner"][1]) / 2
+    width = np.linalg.norm(at["left_mouth_corner"] - at["right_mouth_corner"])
+    return Expression(float(width), float(gap), float(brow.mean()), float(lift))
+
+
+def measure(points: np.ndarray, image: np.ndarray, layout: str) -> Expression:
+    """The ``expression`` measure (see :mod:`facepoints.measures`)."""
+    return expression(points, layout)

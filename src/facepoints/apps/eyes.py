@@ -1,7 +1,8 @@
-"""Eye and mouth state from 68 landmarks: eye aspect ratio (EAR) and mouth aspect ratio (MAR).
+"""Eye and mouth state from landmarks: eye aspect ratio (EAR) and mouth aspect ratio (MAR).
 
 EAR (Soukupova & Cech, "Real-Time Eye Blink Detection using Facial Landmarks", CVWW 2016)
-for an eye outlined by p1..p6 (corners p1, p4; upper lid p2, p3; lower lid p6, p5)::
+for an eye outlined by p1..p6 (corners p1, p4; upper lid p2, p3; lower lid p6, p5; the
+layout's ``right_eye`` and ``left_eye`` anchors, as in iBUG 68)::
 
     EAR = (|p2 - p6| + |p3 - p5|) / (2 |p1 - p4|)
 
@@ -11,8 +12,9 @@ median EAR is 0.27-0.36 and the faces we checked by eye as closed lie below 0.1
 them; ``eyes_open`` reports a probability that is 0.5 at the threshold (a logistic of slope
 ``1 / EAR_SCALE``).
 
-MAR: the same idea for the inner lip contour (60-67): the mean of the three vertical gaps
-over the inner mouth width; 0 for closed lips, above ``MAR_THRESHOLD`` for an open mouth.
+MAR: the same idea for the eight-point inner lip outline (the ``inner_lips`` anchor): the
+mean of the three vertical gaps over the inner mouth width; 0 for closed lips, above
+``MAR_THRESHOLD`` for an open mouth.
 
 Given the image as well, :func:`eye_state` also asks the eye-state classifier
 (:mod:`facepoints.apps.eye_classifier`), which looks at the eye's pixels: landmark models
@@ -27,33 +29,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facepoints.apps.eye_classifier import closed_probabilities
+from facepoints.layouts import Layout, get_layout
+from facepoints.shape import eye_aspect_ratio, mouth_aspect_ratio
+
 __all__ = ["EyeState", "eye_state", "eye_aspect_ratio", "mouth_aspect_ratio", "EAR_THRESHOLD", "MAR_THRESHOLD"]
 
 EAR_THRESHOLD = 0.2
 EAR_SCALE = 0.03
 MAR_THRESHOLD = 0.3
-
-#: p1..p6 of each eye in iBUG 68 indices (subject's right eye, then left eye)
-RIGHT_EYE = (36, 37, 38, 39, 40, 41)
-LEFT_EYE = (42, 43, 44, 45, 46, 47)
-
-
-def _dist(points: np.ndarray, a: int, b: int) -> np.ndarray:
-    return np.linalg.norm(points[..., a, :] - points[..., b, :], axis=-1)
-
-
-def eye_aspect_ratio(points: np.ndarray, eye: tuple[int, ...] = RIGHT_EYE) -> np.ndarray:
-    """EAR of one eye for 68-point shapes (..., 68, 2) -> (...)."""
-    p1, p2, p3, p4, p5, p6 = eye
-    pts = np.asarray(points, dtype=np.float64)
-    return (_dist(pts, p2, p6) + _dist(pts, p3, p5)) / (2 * np.maximum(_dist(pts, p1, p4), 1e-9))
-
-
-def mouth_aspect_ratio(points: np.ndarray) -> np.ndarray:
-    """MAR of the inner lip contour for 68-point shapes (..., 68, 2) -> (...)."""
-    pts = np.asarray(points, dtype=np.float64)
-    gaps = _dist(pts, 61, 67) + _dist(pts, 62, 66) + _dist(pts, 63, 65)
-    return gaps / (3 * np.maximum(_dist(pts, 60, 64), 1e-9))
 
 
 def _open_probability(ear: float) -> float:
@@ -111,15 +95,18 @@ class EyeState:
         }
 
 
-def eye_state(points: np.ndarray, image: np.ndarray | None = None) -> EyeState:
-    """Eye and mouth state of one face from its 68 points, and from the eye-state classifier
+def eye_state(points: np.ndarray, image: np.ndarray | None = None, layout: str | Layout = "ibug68") -> EyeState:
+    """Eye and mouth state of one face from its points, and from the eye-state classifier
     when the (RGB) ``image`` is given."""
-    pts = np.asarray(points, dtype=np.float64)
-    if pts.shape != (68, 2):
-        raise ValueError(f"eye state needs the 68 iBUG points, got an array of shape {pts.shape}")
-    state = EyeState(float(eye_aspect_ratio(pts, RIGHT_EYE)), float(eye_aspect_ratio(pts, LEFT_EYE)), float(mouth_aspect_ratio(pts)))
+    lay = get_layout(layout)
+    pts = lay.require_points(points, "eye state")
+    right, left = (float(eye_aspect_ratio(pts, eye, lay)) for eye in ("right_eye", "left_eye"))
+    state = EyeState(right, left, float(mouth_aspect_ratio(pts, lay)))
     if image is not None:
-        from facepoints.apps.eye_classifier import closed_probabilities  # loads torch weights on first use
-
-        state.closed_right, state.closed_left = closed_probabilities(image, pts)
+        state.closed_right, state.closed_left = closed_probabilities(image, pts, layout=lay)
     return state
+
+
+def measure(points: np.ndarray, image: np.ndarray, layout: str) -> EyeState:
+    """The ``eyes`` measure (see :mod:`facepoints.measures`): EAR, MAR and the eye-state classifier."""
+    return eye_state(points, image, layout)

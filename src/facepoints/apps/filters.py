@@ -18,6 +18,7 @@ import numpy as np
 
 from facepoints.apps.align import fit_similarity
 from facepoints.apps.overlays import Overlay, get_overlay, list_overlays
+from facepoints.layouts import Layout, get_layout
 from facepoints.transforms.geometry import warp_image
 
 __all__ = ["apply_overlay", "anonymize", "face_hull", "apply_filter", "make_filter", "list_filters", "FilterFn", "ANONYMIZERS"]
@@ -50,31 +51,43 @@ def _paste(image: np.ndarray, premul: np.ndarray, matrix: np.ndarray) -> None:
     image[y0:y1, x0:x1] = np.clip(warped[..., :3] + roi * (1 - alpha) + 0.5, 0, 255).astype(np.uint8)
 
 
-def apply_overlay(image: np.ndarray, faces_points: Sequence[np.ndarray], overlay: Overlay) -> np.ndarray:
-    """A copy of ``image`` (RGB) with ``overlay`` placed on every face given by its 68 points."""
+def apply_overlay(
+    image: np.ndarray, faces_points: Sequence[np.ndarray], overlay: Overlay, layout: str | Layout = "ibug68"
+) -> np.ndarray:
+    """A copy of ``image`` (RGB) with ``overlay`` placed on every face given by its points."""
     out = np.ascontiguousarray(image).copy()
     for points in faces_points:
-        matrix = fit_similarity(overlay.anchors, overlay.target_points(points))
+        matrix = fit_similarity(overlay.anchors, overlay.target_points(points, layout))
         _paste(out, overlay.premultiplied, matrix)
     return out
 
 
-def face_hull(points: np.ndarray, forehead: float = 0.45) -> np.ndarray:
-    """Convex hull (K, 2) of the 68 points plus the brows lifted by ``forehead`` of the
-    chin-to-brow distance (the landmarks stop at the brows; the forehead is part of the face)."""
+def face_hull(points: np.ndarray, forehead: float = 0.45, layout: str | Layout = "ibug68") -> np.ndarray:
+    """Convex hull (K, 2) of the points plus the brows lifted by ``forehead`` of the
+    chin-to-brow distance (the landmarks stop at the brows; the forehead is part of the face),
+    and the jaw's ends lifted by 0.6 of that."""
+    lay = get_layout(layout)
+    right_brow, left_brow, jaw = lay.require_anchors("right_eyebrow", "left_eyebrow", "jaw", purpose="the face hull")
     pts = np.asarray(points, dtype=np.float64)
-    up = (pts[17:27].mean(axis=0) - pts[8]) * forehead
-    extended = np.concatenate([pts, pts[17:27] + up, pts[[0, 16]] + up * 0.6])
+    brows = pts[list(right_brow + left_brow)]
+    up = (brows.mean(axis=0) - lay.anchor_point(pts, "chin")) * forehead
+    extended = np.concatenate([pts, brows + up, pts[[jaw[0], jaw[-1]]] + up * 0.6])
     return cv2.convexHull(extended.astype(np.float32)).reshape(-1, 2)
 
 
-def anonymize(image: np.ndarray, faces_points: Sequence[np.ndarray], method: str = "blur", strength: float = 1.0) -> np.ndarray:
+def anonymize(
+    image: np.ndarray,
+    faces_points: Sequence[np.ndarray],
+    method: str = "blur",
+    strength: float = 1.0,
+    layout: str | Layout = "ibug68",
+) -> np.ndarray:
     """A copy of ``image`` with every face blurred or pixelated inside its hull."""
     if method not in ANONYMIZERS:
         raise ValueError(f"unknown anonymization {method!r}; choose from {', '.join(ANONYMIZERS)}")
     out = np.ascontiguousarray(image).copy()
     for points in faces_points:
-        hull = face_hull(points)
+        hull = face_hull(points, layout=layout)
         x0, y0 = np.floor(hull.min(axis=0)).astype(int)
         x1, y1 = np.ceil(hull.max(axis=0)).astype(int) + 1
         side = max(x1 - x0, y1 - y0)
@@ -100,15 +113,22 @@ def anonymize(image: np.ndarray, faces_points: Sequence[np.ndarray], method: str
     return out
 
 
-def make_filter(name: str, anchors: str | dict | None = None) -> FilterFn:
-    """A filter by name, ready to apply many times (``f(image, faces_points) -> image``): an
-    anonymizer name, a built-in overlay name or an RGBA PNG path (with ``anchors``), read once."""
+def make_filter(name: str, anchors: str | dict | None = None, layout: str | Layout = "ibug68") -> FilterFn:
+    """A filter by name, ready to apply many times to faces of ``layout`` (``f(image, faces_points)
+    -> image``): an anonymizer name, a built-in overlay name or an RGBA PNG path (with ``anchors``),
+    read once."""
     if name in ANONYMIZERS:
-        return partial(anonymize, method=name)
+        return partial(anonymize, method=name, layout=layout)
     overlay = get_overlay(name, anchors)
-    return lambda image, faces_points: apply_overlay(image, faces_points, overlay)
+    return lambda image, faces_points: apply_overlay(image, faces_points, overlay, layout)
 
 
-def apply_filter(image: np.ndarray, faces_points: Sequence[np.ndarray], name: str, anchors: str | dict | None = None) -> np.ndarray:
+def apply_filter(
+    image: np.ndarray,
+    faces_points: Sequence[np.ndarray],
+    name: str,
+    anchors: str | dict | None = None,
+    layout: str | Layout = "ibug68",
+) -> np.ndarray:
     """Apply filter ``name`` once (see :func:`make_filter`)."""
-    return make_filter(name, anchors)(image, faces_points)
+    return make_filter(name, anchors, layout)(image, faces_points)

@@ -1,23 +1,28 @@
 """RGBA overlays for face filters and the anchors that place them on landmarks.
 
 An overlay is an RGBA picture plus two anchor points in its pixels and, for each anchor,
-the landmark position it goes to. A landmark position is an affine combination of the 68
-points, written as text: ``"36-41"`` (mean of points 36..41), ``"31+48"`` (mean of 31 and
-48) or ``"0*1+19*0.7+8*-0.7"`` (weights summing to 1; this one lies above point 0 by 0.7 of
-the chin-to-brow vector). The two anchor pairs fix a similarity (position, scale, rotation
-with the face's roll).
+the landmark position it goes to. A landmark position is an affine combination of points,
+written as text. Each term is a layout anchor (``"right_eye_centre"``: its position, see
+:class:`facepoints.layouts.Layout`), one point of an anchor (``"jaw[0]"``) or a point index
+of the layout (iBUG 68 by default): ``"left_eye"`` (mean of the left eye's outline),
+``"36-41"`` (mean of points 36..41), ``"nose_base[0]+right_mouth_corner"`` (the mean of
+two positions) or ``"jaw[0]*1+right_eyebrow[2]*0.7+chin*-0.7"`` (weights summing to 1; this
+one lies above the jaw's end by 0.7 of the chin-to-brow vector). Targets are checked against
+the iBUG 68 layout when the overlay is made. The two anchor pairs fix a similarity
+(position, scale, rotation with the face's roll).
 
 The built-in overlays (``sunglasses``, ``moustache``, ``hat``) are drawn here with OpenCV
 primitives, so facepoints ships no third-party artwork. A user PNG comes with its anchors as
 JSON, either next to it (``glasses.png`` + ``glasses.json``) or given directly::
 
-    {"points": [[120, 80], [360, 80]], "targets": ["36-41", "42-47"]}
+    {"points": [[120, 80], [360, 80]], "targets": ["right_eye_centre", "left_eye_centre"]}
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, cached_property
@@ -27,31 +32,58 @@ import cv2
 import numpy as np
 
 from facepoints.imageio import ImageReadError
+from facepoints.layouts import Layout, get_layout
 
 __all__ = ["Overlay", "parse_position", "get_overlay", "list_overlays", "load_overlay", "premultiply", "BUILTIN_OVERLAYS"]
 
 SUPERSAMPLE = 4  # built-ins are drawn this much larger, then area-averaged: smooth edges
 
 
-def parse_position(text: str) -> dict[int, float]:
+_TERM = re.compile(r"(?P<index>\d+)|(?P<anchor>[a-z][a-z_]*)(?:\[(?P<k>\d+)\])?")
+
+
+def _term_points(term: str, layout: Layout, text: str) -> tuple[int, ...]:
+    """The point indices a term stands for (their mean is its position)."""
+    m = _TERM.fullmatch(term)
+    if m is None:
+        examples = "'left_eye', '36-41', 'nose_base[0]+right_mouth_corner'"
+        raise ValueError(f"cannot read landmark position {text!r} (examples: {examples})")
+    if m["index"] is not None:
+        index = int(m["index"])
+        if not 0 <= index < layout.num_points:
+            raise ValueError(f"landmark position {text!r}: indices must lie in 0..{layout.num_points - 1}")
+        return (index,)
+    (idx,) = layout.require_anchors(m["anchor"], purpose=f"landmark position {text!r}")
+    if m["k"] is None:
+        return idx
+    if int(m["k"]) >= len(idx):
+        raise ValueError(f"landmark position {text!r}: anchor {m['anchor']} has {len(idx)} points in {layout.name}")
+    return (idx[int(m["k"])],)
+
+
+def parse_position(text: str, layout: str | Layout = "ibug68") -> dict[int, float]:
     """A landmark position in text form -> {point index: weight} (see the module docstring)."""
+    lay = get_layout(layout)
     text = str(text).replace(" ", "")
-    try:
-        if "*" in text:
-            weights: dict[int, float] = {}
-            for term in text.split("+"):
-                index, weight = term.split("*")
-                weights[int(index)] = weights.get(int(index), 0.0) + float(weight)
-        elif "-" in text:
-            lo, hi = (int(v) for v in text.split("-"))
-            weights = {i: 1.0 / (hi - lo + 1) for i in range(lo, hi + 1)}
-        else:
-            indices = [int(v) for v in text.split("+")]
-            weights = {i: 1.0 / len(indices) for i in indices}
-    except ValueError:
-        raise ValueError(f"cannot read landmark position {text!r} (examples: '36-41', '31+48', '0*1+19*0.7+8*-0.7')") from None
-    if not weights or any(not 0 <= i < 68 for i in weights) or abs(sum(weights.values()) - 1) > 1e-6:
-        raise ValueError(f"landmark position {text!r}: indices must lie in 0..67 and weights sum to 1")
+    if re.fullmatch(r"\d+-\d+", text):  # a range of point indices
+        lo, hi = (int(v) for v in text.split("-"))
+        terms = [(str(i), 1.0 / (hi - lo + 1)) for i in range(lo, hi + 1)]
+    elif "*" in text:
+        try:
+            terms = [(term, float(weight)) for term, weight in (t.split("*") for t in text.split("+"))]
+        except ValueError:
+            example = "jaw[0]*1+right_eyebrow[2]*0.7+chin*-0.7"
+            raise ValueError(f"cannot read landmark position {text!r} (example: {example!r})") from None
+    else:
+        parts = text.split("+")
+        terms = [(term, 1.0 / len(parts)) for term in parts]
+    weights: dict[int, float] = {}
+    for term, weight in terms:
+        idx = _term_points(term, lay, text)
+        for i in idx:
+            weights[i] = weights.get(i, 0.0) + weight / len(idx)
+    if not weights or abs(sum(weights.values()) - 1) > 1e-6:
+        raise ValueError(f"landmark position {text!r}: the weights must sum to 1")
     return weights
 
 
@@ -78,17 +110,19 @@ class Overlay:
         self.anchors = np.asarray(self.anchors, dtype=np.float64).reshape(2, 2)
         if np.linalg.norm(self.anchors[1] - self.anchors[0]) < 1:
             raise ValueError(f"overlay {self.name!r}: its two anchor points must differ")
-        self._weights = [parse_position(t) for t in self.targets]
+        for target in self.targets:
+            parse_position(target)  # a bad target fails here, when the overlay is made
 
     @cached_property
     def premultiplied(self) -> np.ndarray:
         """float32 RGBA with colour multiplied by alpha (what blending and warping need)."""
         return premultiply(self.rgba)
 
-    def target_points(self, points: np.ndarray) -> np.ndarray:
-        """Where the two anchors go on a face with these 68 points (2, 2)."""
+    def target_points(self, points: np.ndarray, layout: str | Layout = "ibug68") -> np.ndarray:
+        """Where the two anchors go on a face with these points (2, 2)."""
         pts = np.asarray(points, dtype=np.float64)
-        return np.array([sum(w * pts[i] for i, w in weights.items()) for weights in self._weights])
+        positions = [parse_position(t, layout) for t in self.targets]
+        return np.array([sum(w * pts[i] for i, w in weights.items()) for weights in positions])
 
 
 def _anchor_doc(data: dict, source: str) -> tuple[np.ndarray, tuple[str, str]]:
@@ -164,7 +198,7 @@ def _sunglasses() -> Overlay:
     cv2.ellipse(c, (330 * s, 108 * s), (30 * s, 24 * s), 0, 200, 340, frame, 13 * s, cv2.LINE_AA)  # bridge
     for x0, x1 in ((42, 0), (618, 659)):
         cv2.line(c, (x0 * s, 78 * s), (x1 * s, 68 * s), frame, 13 * s, cv2.LINE_AA)  # arms
-    return Overlay("sunglasses", _finish(c), [(175, 115), (485, 115)], ("36-41", "42-47"))
+    return Overlay("sunglasses", _finish(c), [(175, 115), (485, 115)], ("right_eye_centre", "left_eye_centre"))
 
 
 def _moustache() -> Overlay:
@@ -178,7 +212,8 @@ def _moustache() -> Overlay:
     for i in range(14):  # a few darker strands
         x = 40 + i * 23
         cv2.line(c, _pts([(x, 50)])[0], _pts([(x + (8 if x < 200 else -8), 92)])[0], (40, 25, 15, 255), 2 * SUPERSAMPLE, cv2.LINE_AA)
-    return Overlay("moustache", _finish(c), [(95, 70), (305, 70)], ("31+48", "35+54"))
+    targets = ("nose_base[0]+right_mouth_corner", "nose_base[4]+left_mouth_corner")  # nose wing and mouth corner
+    return Overlay("moustache", _finish(c), [(95, 70), (305, 70)], targets)
 
 
 def _hat() -> Overlay:
@@ -194,7 +229,9 @@ def _hat() -> Overlay:
         cv2.line(c, (175 * s, y * s), (425 * s, y * s), dark, s, cv2.LINE_AA)
     band_poly = _pts([(164, 285), (436, 285), (440, 330), (160, 330)])
     cv2.fillPoly(c, [band_poly], band, cv2.LINE_AA)
-    return Overlay("hat", _finish(c), [(160, 318), (440, 318)], ("0*1+19*0.42+8*-0.42", "16*1+24*0.42+8*-0.42"))
+    # each end of the jaw lifted by 0.42 of the vector from the chin to the middle of the brow above it
+    targets = ("jaw[0]*1+right_eyebrow[2]*0.42+chin*-0.42", "jaw[16]*1+left_eyebrow[2]*0.42+chin*-0.42")
+    return Overlay("hat", _finish(c), [(160, 318), (440, 318)], targets)
 
 
 BUILTIN_OVERLAYS: dict[str, Callable[[], Overlay]] = {"sunglasses": _sunglasses, "moustache": _moustache, "hat": _hat}

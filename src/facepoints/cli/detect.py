@@ -31,6 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eyes", action="store_true", help="add eye and mouth state (EAR, MAR) to each face")
     p.add_argument("--expression", action="store_true", help="add expression measures (smile, mouth, brows)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--engine", choices=("local", "ray"), default="local",
+        help="local: this process (default); ray: a Ray cluster, Parquet shards in OUT/parquet (docs/scale.md)",
+    )  # fmt: skip
+    p.add_argument("--address", help="--engine ray: the cluster to join (auto, ray://HOST:10001; default: Ray here)")
+    p.add_argument("--actors", type=int, help="--engine ray: landmark actors, one model each (default: one per CPU)")
     p.set_defaults(func=run)
 
 
@@ -38,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
     """Detect in every input; 0 when every image worked, ``EXIT_INPUT_FAILED`` when some failed
     (this run's or, for folders, the errors already in results.jsonl). Bad arguments raise."""
     inputs = args.inputs or [str(sample_image_path())]
+    if args.engine == "ray":
+        return run_ray(args, inputs)
     landmarker = FaceLandmarker(
         args.detector, args.model, args.refine, args.flip, args.backend, args.threads, min_face=args.min_face or None
     )
@@ -68,5 +76,38 @@ def run(args: argparse.Namespace) -> int:
     print(f"processed {done} image(s); results in {args.out}", file=report)
     if failed or failed_before:
         print(f"{failed + failed_before} image(s) failed; their error records say why", file=sys.stderr)
+        return EXIT_INPUT_FAILED
+    return 0
+
+
+def run_ray(args: argparse.Namespace, inputs: list[str]) -> int:
+    """``--engine ray``: the same records as Parquet shards (+ results.jsonl for small runs); no drawings."""
+    from facepoints.engines.ray_engine import detect_ray, require_ray
+
+    try:
+        require_ray()
+    except ImportError as exc:
+        print(f"facepoints: error: {exc}", file=sys.stderr)
+        return 1
+    landmarker = {"detector": args.detector, "model": args.model, "refine": args.refine, "flip": args.flip,
+                  "backend": args.backend, "min_face": args.min_face or None}  # fmt: skip
+    result = detect_ray(
+        inputs, args.out, landmarker, pose=args.pose, eyes=args.eyes, expression=args.expression, address=args.address,
+        actors=args.actors, threads=args.threads or 1, batch=args.batch, progress=not args.no_progress,
+    )  # fmt: skip
+    report = sys.stderr if args.json else sys.stdout
+    for record in result.records or []:
+        if args.json:
+            print(json.dumps(record))
+        if "error" in record:
+            print(f"error: {record['error']}", file=sys.stderr)
+    if result.skipped:
+        before = f" ({result.failed_before} of them failed)" if result.failed_before else ""
+        print(f"skipped {result.skipped} image(s) already in {args.out}/parquet{before}", file=report)
+    wrote = f" and {result.jsonl}" if result.jsonl else ""
+    print(f"processed {result.processed} image(s) in {result.seconds:.1f} s; records in {args.out}/parquet{wrote}",
+          file=report)  # fmt: skip
+    if result.failed or result.failed_before:
+        print(f"{result.failed + result.failed_before} image(s) failed; their error records say why", file=sys.stderr)
         return EXIT_INPUT_FAILED
     return 0

@@ -5,9 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from facepoints.backends import export_paths
 from facepoints.checkpoint import load_model
-from facepoints.export import calibration_samples, check_parity, export_onnx, quantize_int8, sample_crops
-from facepoints.landmarker import resolve_model_path
+from facepoints.export import (
+    calibration_samples,
+    check_parity,
+    describe_export,
+    export_onnx,
+    quantize_int8,
+    sample_crops,
+)
+from facepoints.resources import resolve_model_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also write NAME.int8.onnx, calibrated on faces of these (training) datasets, in equal shares",
     )  # fmt: skip
     p.add_argument("--calibration-faces", type=int, default=200, help="faces used for int8 calibration")
+    p.add_argument(
+        "--describe", action="store_true",
+        help="only write the checkpoint's description into its existing exports (made before exports carried one)",
+    )  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -30,7 +42,11 @@ def run(args: argparse.Namespace) -> int:
     if out.resolve() == source.resolve():
         raise ValueError(f"{out}: refusing to overwrite the checkpoint")
     loaded = load_model(source)
-    path = export_onnx(loaded, out, dynamic_batch=args.dynamic_batch)
+    if args.describe:
+        for path in (p for p in export_paths(source).values() if p.is_file()):
+            print(f"described {describe_export(path, loaded, source)}")
+        return 0
+    path = export_onnx(loaded, out, dynamic_batch=args.dynamic_batch, checkpoint=source)
     error = check_parity(loaded, path)
     print(f"wrote {path}; max |onnx - torch| = {error:.2e} on real face crops")
     if args.int8:

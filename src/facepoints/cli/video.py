@@ -7,9 +7,10 @@ from pathlib import Path
 
 from facepoints.apps.filters import list_filters
 from facepoints.cli.common import EXIT_INPUT_FAILED, add_landmarker_args, landmarker_from
-from facepoints.tracking import Tracker, process_video
+from facepoints.tracking import Tracker
 from facepoints.tracking.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF
 from facepoints.tracking.tracker import SMOOTHERS
+from facepoints.video import process_video
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -30,8 +30,10 @@ def random_face_points(rng: np.random.Generator, size: int) -> np.ndarray:
     shape += rng.normal(0, 0.015, shape.shape)  # individual variation
     shape[:, 0] *= rng.uniform(0.9, 1.1)  # face width
     opening = rng.uniform(0, 0.12)  # open the mouth: move the lower lip down
-    shape[[56, 57, 58, 65, 66, 67, 55, 59], 1] += opening
-    shape[6:11, 1] += opening * 0.6  # and the chin with it
+    shape[list(IBUG68.anchors["lower_lip"]), 1] += opening
+    jaw, (chin,) = IBUG68.anchors["jaw"], IBUG68.anchors["chin"]
+    around_chin = jaw[jaw.index(chin) - 2 : jaw.index(chin) + 3]
+    shape[list(around_chin), 1] += opening * 0.6  # and the chin with it
     eye_dist = size * rng.uniform(0.22, 0.32)
     angle = rng.uniform(-0.35, 0.35)
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
@@ -46,26 +48,27 @@ def render_face(points: np.ndarray, size: int, rng: np.random.Generator) -> np.n
     image = (c0 * (1 - yy[..., None]) + c1 * yy[..., None] + rng.normal(0, 6, (size, size, 3))).clip(0, 255)
     image = np.ascontiguousarray(image.astype(np.uint8))
     aa = cv2.LINE_AA
-    eye_dist = float(np.linalg.norm(points[45] - points[36]))
-    up = points[27] - points[8]
+    part = {name: points[list(idx)] for name, idx in IBUG68.anchors.items()}
+    eye_dist = float(np.linalg.norm(part["left_eye_outer"][0] - part["right_eye_outer"][0]))
+    up = part["nose_bridge"][0] - part["chin"][0]
     up /= np.linalg.norm(up) + 1e-9
-    forehead = points[26:16:-1] + up * eye_dist * 0.55
+    forehead = np.concatenate([part["right_eyebrow"], part["left_eyebrow"]])[::-1] + up * eye_dist * 0.55
     skin = tuple(float(v) for v in rng.uniform([150, 100, 70], [240, 200, 170]))
-    cv2.fillPoly(image, [_fixed(np.concatenate([points[0:17], forehead]))], skin, aa, _SHIFT)
+    cv2.fillPoly(image, [_fixed(np.concatenate([part["jaw"], forehead]))], skin, aa, _SHIFT)
     shade = tuple(0.7 * v for v in skin)
-    for a, b in ((17, 22), (22, 27)):
-        cv2.polylines(image, [_fixed(points[a:b])], False, (60, 40, 30), max(1, int(eye_dist * 0.06)), aa, _SHIFT)
-    cv2.polylines(image, [_fixed(points[27:31])], False, shade, max(1, int(eye_dist * 0.03)), aa, _SHIFT)
-    cv2.polylines(image, [_fixed(points[31:36])], False, shade, max(1, int(eye_dist * 0.04)), aa, _SHIFT)
+    for brow in ("right_eyebrow", "left_eyebrow"):
+        cv2.polylines(image, [_fixed(part[brow])], False, (60, 40, 30), max(1, int(eye_dist * 0.06)), aa, _SHIFT)
+    cv2.polylines(image, [_fixed(part["nose_bridge"])], False, shade, max(1, int(eye_dist * 0.03)), aa, _SHIFT)
+    cv2.polylines(image, [_fixed(part["nose_base"])], False, shade, max(1, int(eye_dist * 0.04)), aa, _SHIFT)
     iris = tuple(float(v) for v in rng.uniform(20, 120, 3))
-    for a in (36, 42):
-        eye = points[a : a + 6]
+    for name in ("right_eye", "left_eye"):
+        eye = part[name]
         cv2.fillPoly(image, [_fixed(eye)], (245, 245, 245), aa, _SHIFT)
         radius = max(1, int(np.linalg.norm(eye[3] - eye[0]) * 0.22 * _ONE))
         cv2.circle(image, tuple(int(v) for v in _fixed(eye.mean(0))[0, 0]), radius, iris, -1, aa, _SHIFT)
         cv2.polylines(image, [_fixed(eye)], True, (40, 30, 30), 1, aa, _SHIFT)
-    cv2.fillPoly(image, [_fixed(points[48:60])], (170, 50, 60), aa, _SHIFT)
-    cv2.fillPoly(image, [_fixed(points[60:68])], (60, 20, 25), aa, _SHIFT)
+    cv2.fillPoly(image, [_fixed(part["outer_lips"])], (170, 50, 60), aa, _SHIFT)
+    cv2.fillPoly(image, [_fixed(part["inner_lips"])], (60, 20, 25), aa, _SHIFT)
     return image
 
 

@@ -26,7 +26,7 @@ import math
 import cv2
 import numpy as np
 
-from facepoints.apps.align import fit_similarity
+from facepoints.geometry import fit_similarity
 
 __all__ = ["OneEuroFilter", "LandmarkSmoother", "DEFAULT_MIN_CUTOFF", "DEFAULT_BETA"]
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facepoints.evaluation import box_iou
+from facepoints.geometry import box_iou, points_box
 from facepoints.landmarker import Face, FaceLandmarker
-from facepoints.predict import LandmarkResult, points_box
+from facepoints.predict import LandmarkResult
 from facepoints.tracking.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF, LandmarkSmoother
 
 __all__ = ["Tracker"]

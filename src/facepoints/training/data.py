@@ -8,10 +8,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from facepoints.apps.eyes import LEFT_EYE, RIGHT_EYE, eye_aspect_ratio
-from facepoints.apps.pose import head_pose
 from facepoints.datasets.base import LandmarkDataset, Sample
+from facepoints.headpose import head_pose
 from facepoints.inputs import InputSpec, build_transform, precrop
+from facepoints.layouts import get_layout
+from facepoints.shape import eye_aspect_ratio
 from facepoints.transforms import sample_rng
 
 __all__ = ["split_by_identity", "TrainingSet", "closed_eye_repeats", "turned_face_repeats", "source_repeats"]
@@ -28,9 +29,10 @@ def closed_eye_repeats(dataset: LandmarkDataset, factor: int) -> np.ndarray:
     repeats = np.ones(len(dataset), dtype=np.int64)
     if factor <= 1 or dataset.layout != "ibug68":
         return repeats
-    kp = dataset.keypoints
-    ear = (eye_aspect_ratio(kp, RIGHT_EYE) + eye_aspect_ratio(kp, LEFT_EYE)) / 2
-    eyes_known = dataset.masks[:, 36:48].all(axis=1)
+    kp, layout = dataset.keypoints, get_layout(dataset.layout)
+    ear = (eye_aspect_ratio(kp, "right_eye", layout) + eye_aspect_ratio(kp, "left_eye", layout)) / 2
+    right, left = layout.require_anchors("right_eye", "left_eye", purpose="closed-eye oversampling")
+    eyes_known = dataset.masks[:, list(right + left)].all(axis=1)
     repeats[eyes_known & (ear < CLOSED_EYE_EAR)] = factor
     return repeats
 

@@ -14,22 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from facepoints.datasets.base import Sample
+from facepoints.geometry import square_crop_matrix  # noqa: F401
 from facepoints.transforms.geometry import warp
 from facepoints.transforms.spatial import Transform
 
 __all__ = ["square_crop_matrix", "crop_face", "keypoint_box", "FaceCrop"]
 
 
-def square_crop_matrix(box: np.ndarray | tuple, out_size: int, margin: float = 0.25) -> np.ndarray:
-    """3x3 matrix mapping source pixels to an ``out_size`` square crop around ``box``."""
-    x1, y1, x2, y2 = (float(v) for v in box)
-    if not (x2 > x1 and y2 > y1):
-        raise ValueError(f"degenerate face box {box}")
-    side = max(x2 - x1, y2 - y1) * (1 + 2 * margin)
-    s = out_size / side
-    left, top = (x1 + x2) / 2 - side / 2, (y1 + y2) / 2 - side / 2
-    # continuous extent [left, left + side] -> [-0.5, out_size - 0.5] (pixel centres at integers)
-    return np.array([[s, 0, -left * s - 0.5], [0, s, -top * s - 0.5], [0, 0, 1]], dtype=np.float64)
 
 
 def crop_face(sample: Sample, box: np.ndarray | tuple, out_size: int, margin: float = 0.25) -> Sample:

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from facepoints.datasets.base import Sample
+from facepoints.geometry import _prefilter, resize_matrix, transform_points, warp_image  # noqa: F401
 from facepoints.layouts import get_layout
 
 __all__ = [
@@ -28,17 +29,8 @@ __all__ = [
 ]
 
 
-def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a 3x3 (or 2x3) affine matrix to Nx2 points."""
-    m = np.asarray(matrix, dtype=np.float64)
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    return (pts @ m[:2, :2].T + m[:2, 2]).astype(np.float32)
 
 
-def resize_matrix(src_wh: tuple[float, float], dst_wh: tuple[float, float]) -> np.ndarray:
-    """Map an image of size ``src_wh`` onto ``dst_wh`` (edges onto edges, as cv2.resize does)."""
-    sx, sy = dst_wh[0] / src_wh[0], dst_wh[1] / src_wh[1]
-    return np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]], dtype=np.float64)
 
 
 def translation_matrix(tx: float, ty: float) -> np.ndarray:
@@ -64,33 +56,8 @@ def hflip_matrix(width: int) -> np.ndarray:
     return np.array([[-1, 0, width - 1], [0, 1, 0], [0, 0, 1]], dtype=np.float64)
 
 
-def _prefilter(image: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For strong downscaling, shrink first with area averaging (no aliasing) and fold
-    that shrink into the matrix, so the final bilinear warp samples near 1:1."""
-    a, b, c, d = (float(v) for v in (matrix[0, 0], matrix[0, 1], matrix[1, 0], matrix[1, 1]))
-    scale = abs(a * d - b * c) ** 0.5
-    if scale >= 0.5:
-        return image, matrix
-    h, w = image.shape[:2]
-    new_w, new_h = max(1, round(w * scale * 1.5)), max(1, round(h * scale * 1.5))
-    small = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
-    full = np.vstack([matrix[:2], [0, 0, 1]])
-    return small, full @ np.linalg.inv(resize_matrix((w, h), (new_w, new_h)))
 
 
-def warp_image(
-    image: np.ndarray,
-    matrix: np.ndarray,
-    size: tuple[int, int],
-    border: int = cv2.BORDER_CONSTANT,
-    fill: tuple[int, ...] = (0, 0, 0),
-) -> np.ndarray:
-    """Warp an image by a 2x3 or 3x3 affine ``matrix`` into ``size`` = (width, height),
-    area-averaging first when the matrix shrinks a lot."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    source, m = _prefilter(image, matrix)
-    out = cv2.warpAffine(source, m[:2], (int(size[0]), int(size[1])), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=fill)
-    return out
 
 
 def warp(

@@ -1,14 +1,13 @@
-"""Composition, normalization to network inputs, augmentation presets and the seeds' pipelines."""
+"""Composition, normalization to network inputs, augmentation presets and the Udacity project's pipelines."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-import cv2
 import numpy as np
-import torch
 
+from facepoints.codec import KeypointNormalization, model_pixels
 from facepoints.datasets.base import Sample
 from facepoints.transforms.photometric import (
     ColorJitter,
@@ -66,36 +65,6 @@ class Compose(Transform):
         return "Compose([" + ", ".join(repr(t) for t in self.transforms) + "])"
 
 
-@dataclass(frozen=True)
-class KeypointNormalization:
-    """``normalized = (pixels - centre) / scale``; stored with every model that uses it."""
-
-    centre_x: float
-    centre_y: float
-    scale: float
-
-    @classmethod
-    def for_size(cls, width: int, height: int) -> KeypointNormalization:
-        """Image edges -> about [-1, 1] (pixel centres at integers)."""
-        return cls((width - 1) / 2, (height - 1) / 2, max(width, height) / 2)
-
-    @classmethod
-    def unit(cls, width: int, height: int) -> KeypointNormalization:
-        """Image edges -> [0, 1] (for sigmoid outputs)."""
-        return cls(-0.5, -0.5, float(max(width, height)))
-
-    def forward(self, points: np.ndarray) -> np.ndarray:
-        return ((np.asarray(points, np.float32) - (self.centre_x, self.centre_y)) / self.scale).astype(np.float32)
-
-    def inverse(self, points: np.ndarray) -> np.ndarray:
-        return (np.asarray(points, np.float32) * self.scale + (self.centre_x, self.centre_y)).astype(np.float32)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> KeypointNormalization:
-        return cls(float(data["centre_x"]), float(data["centre_y"]), float(data["scale"]))
 
 
 @dataclass
@@ -128,18 +97,16 @@ class Normalize(Transform):
         h, w = sample.image.shape[:2]
         if (h, w) != tuple(self.size):
             raise ValueError(f"Normalize expects a {self.size[0]}x{self.size[1]} image, got {h}x{w}; rescale or crop first")
-        if self.grey:
-            image = cv2.cvtColor(sample.image, cv2.COLOR_RGB2GRAY)[None].astype(np.float32) / 255.0
-        else:
-            image = sample.image.transpose(2, 0, 1).astype(np.float32) / 255.0
         norm = self.normalization
-        return NormalizedSample(image, norm.forward(sample.keypoints), sample.mask.copy(), sample, norm)
+        return NormalizedSample(model_pixels(sample.image, self.grey), norm.forward(sample.keypoints), sample.mask.copy(), sample, norm)
 
 
 class ToTensor(Transform):
     """NormalizedSample -> dict of tensors (``image`` CxHxW, ``keypoints`` Nx2, ``mask`` N)."""
 
-    def __call__(self, sample: NormalizedSample, rng: np.random.Generator | None = None) -> dict[str, torch.Tensor]:
+    def __call__(self, sample: NormalizedSample, rng: np.random.Generator | None = None) -> dict:
+        import torch  # only training builds tensors; inference needs no torch
+
         return {
             "image": torch.from_numpy(np.ascontiguousarray(sample.image)),
             "keypoints": torch.from_numpy(np.ascontiguousarray(sample.keypoints)),
@@ -151,12 +118,12 @@ class ToTensor(Transform):
 
 
 def seed_train_transform(rescale: int = 250, crop: int = 227, grey: bool = True) -> Compose:
-    """The seeds' training pipeline: Rescale(250) -> RandomCrop(227) -> Normalize -> ToTensor."""
+    """The Udacity "P1 Facial Keypoints" training pipeline: Rescale(250) -> RandomCrop(227) -> Normalize -> ToTensor."""
     return Compose([Rescale((rescale, rescale)), RandomCrop((crop, crop)), Normalize((crop, crop), grey), ToTensor()])
 
 
 def seed_test_transform(size: int = 227, grey: bool = True) -> Compose:
-    """The seeds' test pipeline: Rescale(227) -> Normalize -> ToTensor."""
+    """The Udacity "P1 Facial Keypoints" test pipeline: Rescale(227) -> Normalize -> ToTensor."""
     return Compose([Rescale((size, size)), Normalize((size, size), grey), ToTensor()])
 
 
