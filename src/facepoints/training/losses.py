@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Literal
 
 import torch
 
-__all__ = ["LOSSES", "get_loss", "masked_mean", "wing", "adaptive_wing"]
+__all__ = ["LOSSES", "LossName", "adaptive_wing", "get_loss", "masked_mean", "wing"]
+
+#: The names of :data:`LOSSES`.
+LossName = Literal["mse", "l1", "smoothl1", "wing", "awing"]
 
 
 def masked_mean(per_point: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -54,7 +58,7 @@ def adaptive_wing(pred, target, mask, omega: float = 0.14, theta: float = 0.005,
     return masked_mean(per.sum(-1), mask)
 
 
-LOSSES: dict[str, Callable] = {
+LOSSES: dict[LossName, Callable] = {
     "mse": _mse,
     "l1": _l1,
     "smoothl1": _smoothl1,
