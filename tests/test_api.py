@@ -88,6 +88,7 @@ sys.exit(code)
 """
 
 
+@pytest.mark.slow
 def test_detection_runs_without_torch(tmp_path):
     """The install without the train extra: detection, landmarks and measures on onnxruntime alone."""
     import json

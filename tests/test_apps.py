@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from conftest import ASSETS, DATA, needs_shared, set_eyelids
 
 import facepoints
@@ -178,6 +179,7 @@ def test_labelled_states_of_real_faces(name, eyes_closed, mouth_open):
     assert state.mouth_open == mouth_open
 
 
+@pytest.mark.slow
 @needs_shared
 def test_classifier_finds_closed_eyes_on_real_faces():
     """AFW through the whole pipeline: every face with a labelled closed eye (EAR < 0.12) and
@@ -372,6 +374,7 @@ def test_anonymize_changes_the_face_and_nothing_far_from_it(method):
     assert np.array_equal(out[: max(y0, 0)], image[: max(y0, 0)]) and np.array_equal(out[:, : max(x0, 0)], image[:, : max(x0, 0)])
 
 
+@pytest.mark.slow
 @needs_shared
 def test_sunglasses_on_all_four_beatles_level_with_their_eyes():
     image = facepoints.load_image(ASSETS / "the_beatles.jpg")
@@ -393,6 +396,7 @@ def test_sunglasses_on_all_four_beatles_level_with_their_eyes():
 # ----------------------------------------------------------------------------- CLI
 
 
+@pytest.mark.slow
 def test_cli_filter_align_and_detect_measures(tmp_path, capsys):
     sample = str(sample_image_path())
     assert main(["filter", sample, "--overlay", "moustache", "--out", str(tmp_path)]) == 0
@@ -435,6 +439,7 @@ def test_eye_classifier_on_the_bundled_photo():
     assert eye_state(face.points).to_dict()["eye_method"] == "ear"
 
 
+@pytest.mark.slow
 def test_eye_state_training_runs_and_needs_both_classes():
     from facepoints.datasets import open_dataset
     from facepoints.training.eye_state import train_eye_state
@@ -442,7 +447,8 @@ def test_eye_state_training_runs_and_needs_both_classes():
     ds = open_dataset("synthetic:10@4")
     set_eyelids(ds.keypoints, closed={0, 1, 2}, opening=0.35)
     net = train_eye_state([ds], epochs=1, open_per_epoch=8, progress=False)
-    assert not net.training
+    crops = torch.rand(4, 1, 48, 48)
+    assert torch.equal(net(crops), net(crops))  # returned ready for inference: dropout is off
     with pytest.raises(ValueError, match="closed"):
         train_eye_state([open_dataset("synthetic:4@5")], epochs=1, progress=False)
 

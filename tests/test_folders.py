@@ -20,6 +20,7 @@ import facepoints
 from facepoints.cli.main import main
 from facepoints.datasets import make_synthetic_sample
 from facepoints.detection import Detections, FaceDetector, register_detector
+from facepoints.detection import base as detection_base
 from facepoints.files import detect_files, list_images
 from facepoints.imageio import ImageReadError
 from facepoints.landmarker import FaceLandmarker
@@ -28,7 +29,6 @@ HANG = 120  # seconds: far above the few seconds these runs take, so only a hang
 POISON = (1, 2, 3)  # top-left pixel of the image whose landmark step fails
 
 
-@register_detector("test_folders")
 class ThinFailingDetector(FaceDetector):
     """One face in the middle of any image, found after the downscale that once crashed a
     folder run: ``cv2.resize`` to a zero size raises on a 1xN or Nx1 image, inside detection."""
@@ -43,7 +43,6 @@ class ThinFailingDetector(FaceDetector):
         return Detections(np.array([[w / 4, h / 4, 3 * w / 4, 3 * h / 4]], np.float32), np.array([0.9], np.float32))
 
 
-@register_detector("test_exits")
 class ExitingDetector(FaceDetector):
     """Calls ``sys.exit`` (a BaseException, which no per-image handler takes) on every image."""
 
@@ -53,6 +52,16 @@ class ExitingDetector(FaceDetector):
 
     def detect(self, image: np.ndarray) -> Detections:
         sys.exit("detector gave up")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def test_detectors():
+    """The two test detectors, registered by name for this module only (the registry is restored after)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(detection_base, "_DETECTORS", dict(detection_base._DETECTORS))
+        register_detector("test_folders")(ThinFailingDetector)
+        register_detector("test_exits")(ExitingDetector)
+        yield
 
 
 def within(seconds: float, fn, *args):

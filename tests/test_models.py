@@ -8,6 +8,8 @@ import torch
 from facepoints.models import count_parameters, create_model, list_models, model_info
 from facepoints.training.losses import get_loss
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def conv(cin, cout, k, bias=True):
     return cin * cout * k * k + (cout if bias else 0)

@@ -55,6 +55,7 @@ def test_the_schema_rejects_damaged_records(astronaut_record, damage):
         jsonschema.validate(record, output_schema())
 
 
+@pytest.mark.slow
 def test_box_has_one_meaning_in_detect_and_video(tmp_path):
     """The box in video frames is the detector's box in detect's convention, also between detections."""
     image = load_image(sample_image_path())

@@ -405,6 +405,7 @@ def test_healthz_answers_while_images_are_processed(abuse_server, probe):
         assert slow.result().status_code == 200
 
 
+@pytest.mark.slow
 def test_timed_out_work_keeps_its_slot_until_it_stops(abuse_server, probe):
     probe.delays = {512: 5.0}  # over the 4 s limit
     with ThreadPoolExecutor(6) as pool:
@@ -486,6 +487,7 @@ def test_client_disconnects_are_logged_quietly_and_stop_the_work(abuse_server, p
     assert probe.landmark_calls == 0  # the abandoned work stopped after detection
 
 
+@pytest.mark.slow
 def test_mixed_load_keeps_every_limit(caplog):
     """A small version of benchmarks/load.py: 40 requests from 8 clients, with stalled uploads, requests that
     run past the processing limit and clients that leave; no 5xx but the deliberate timeouts, no more work
@@ -528,6 +530,7 @@ def test_mixed_load_keeps_every_limit(caplog):
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian's chromium and chromium-driver are not installed")
 def test_web_page_in_headless_chromium(tmp_path):
     from selenium import webdriver

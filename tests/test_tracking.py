@@ -81,6 +81,7 @@ def test_box_iou():
 # ----------------------------------------------------------------------------- tracker
 
 
+@pytest.mark.slow
 def test_tracker_keeps_one_id_and_shakes_less_than_per_frame_detection(landmarker, astronaut):
     image, points = astronaut
     clip = list(make_clip(image, points, 40, size=(480, 360), face_width=150, path=ClipPath(shift=(30, 15))))
@@ -165,6 +166,7 @@ def test_interrupted_video_leaves_finished_outputs(landmarker, clip_file, tmp_pa
     assert int(cv2.VideoCapture(str(tmp_path / "o.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 5
 
 
+@pytest.mark.slow
 def test_cli_video_and_its_errors(clip_file, tmp_path, capsys):
     src, truth = clip_file
     args = ["video", str(src), "--out", str(tmp_path / "v.mp4"), "--json", str(tmp_path / "v.jsonl"), "--no-progress"]
@@ -178,6 +180,7 @@ def test_cli_video_and_its_errors(clip_file, tmp_path, capsys):
     assert "cannot open" in err and "overwrite" in err
 
 
+@pytest.mark.slow
 @needs_shared
 def test_shared_photo_clip_comes_out_with_stable_ids(landmarker, tmp_path):
     image = facepoints.load_image(ASSETS / "obamas.jpg")

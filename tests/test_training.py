@@ -16,15 +16,25 @@ from facepoints.cli.main import main
 from facepoints.datasets import open_dataset
 from facepoints.inputs import InputSpec
 from facepoints.training import (
-    LOSSES, TrainConfig, TrainingSet, get_loss, resume, split_by_identity, train, validation_split,
+    LOSSES,
+    TrainConfig,
+    TrainingSet,
+    get_loss,
+    resume,
+    split_by_identity,
+    train,
+    validation_split,
 )  # fmt: skip
 from facepoints.training.data import TrainingSet as _TS
 from facepoints.training.point_shift import fit_point_shift
-from facepoints.training.trainer import _validate
+from facepoints.training.validation import validate
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TORCHRUN = shutil.which("torchrun") or os.path.join(os.path.dirname(sys.executable), "torchrun")
 needs_torchrun = pytest.mark.skipif(not os.path.exists(TORCHRUN), reason="no torchrun")
+# one node: --standalone meets at a c10d store on a port the OS picks (localhost:0), never a fixed one
+TORCHRUN_LOCAL = [TORCHRUN, "--standalone", "--nproc-per-node", "2"]
 
 
 def tiny_config(out, **changes):
@@ -36,28 +46,38 @@ def tiny_config(out, **changes):
     return TrainConfig(**cfg)
 
 
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, one_torch_thread):
+    """The folder of a finished one-epoch tiny run, trained once for the tests that only read a run
+    (they write elsewhere, or into a copy)."""
+    out = tmp_path_factory.mktemp("finished_run")
+    assert train(tiny_config(out, epochs=1))["epochs_run"] == 1
+    return out
+
+
+@pytest.mark.slow
 def test_run_files_and_exact_resume(tmp_path, monkeypatch):
-    straight = train(tiny_config(tmp_path / "a"))
-    assert straight["epochs_run"] == 3
+    straight = train(tiny_config(tmp_path / "a", epochs=2))
+    assert straight["epochs_run"] == 2
     for name in ("last.pt", "best.pt", "model.pt", "metrics.csv", "curves.png", "summary.json"):
         assert (tmp_path / "a" / name).is_file(), name
 
-    # the same run, interrupted at the start of epoch 3, then resumed
+    # the same run, interrupted at the start of epoch 2, then resumed
     original = _TS.__getitem__
 
     def interrupt(self, index):
-        if self.epoch == 3:
+        if self.epoch == 2:
             raise KeyboardInterrupt
         return original(self, index)
 
     monkeypatch.setattr(_TS, "__getitem__", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_config(tmp_path / "b"))
-    assert read_checkpoint(tmp_path / "b" / "last.pt")["train_state"]["epoch"] == 2
+        train(tiny_config(tmp_path / "b", epochs=2))
+    assert read_checkpoint(tmp_path / "b" / "last.pt")["train_state"]["epoch"] == 1
     load_model(tmp_path / "b" / "best.pt")  # a usable checkpoint survives the interrupt
     monkeypatch.setattr(_TS, "__getitem__", original)
     resumed = resume(tmp_path / "b", progress=False)
-    assert resumed["epochs_run"] == 3
+    assert resumed["epochs_run"] == 2
 
     a = read_checkpoint(tmp_path / "a" / "last.pt")["state_dict"]
     b = read_checkpoint(tmp_path / "b" / "last.pt")["state_dict"]
@@ -65,29 +85,29 @@ def test_run_files_and_exact_resume(tmp_path, monkeypatch):
         assert torch.allclose(a[key].float(), b[key].float(), atol=1e-6), key
     rows_a = list(csv.DictReader(open(tmp_path / "a" / "metrics.csv")))
     rows_b = list(csv.DictReader(open(tmp_path / "b" / "metrics.csv")))
-    assert [r["epoch"] for r in rows_b] == ["1", "2", "3"]
+    assert [r["epoch"] for r in rows_b] == ["1", "2"]
     assert [float(r["val_nme"]) for r in rows_a] == pytest.approx([float(r["val_nme"]) for r in rows_b], rel=1e-5)
 
 
-def test_resume_extends_a_finished_run(tmp_path):
-    train(tiny_config(tmp_path, epochs=2))
-    summary = resume(tmp_path, epochs=3, progress=False)
-    assert summary["epochs_run"] == 3
-    assert len(list(csv.DictReader(open(tmp_path / "metrics.csv")))) == 3
+@pytest.mark.slow
+def test_resume_extends_a_finished_run(tmp_path, finished_run):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    summary = resume(run, epochs=2, progress=False)
+    assert summary["epochs_run"] == 2
+    assert len(list(csv.DictReader(open(run / "metrics.csv")))) == 2
 
 
-def test_checkpoint_is_self_describing(tmp_path):
-    train(tiny_config(tmp_path, epochs=1))
-    loaded = load_model(tmp_path / "model.pt")
+def test_checkpoint_is_self_describing(finished_run):
+    loaded = load_model(finished_run / "model.pt")
     assert loaded.layout == "ibug68" and loaded.input.size == (64, 64) and loaded.input.crop == "face"
     assert loaded.meta["data"]["train"] == ["synthetic:24@1"]
     out = loaded.model(torch.rand(1, 1, 64, 64))
     assert out.shape == (1, 68, 2)
 
 
-def test_model_file_carries_the_point_shift_fitted_on_training_faces(tmp_path):
-    train(tiny_config(tmp_path, epochs=1))
-    data = read_checkpoint(tmp_path / "model.pt")
+def test_model_file_carries_the_point_shift_fitted_on_training_faces(tmp_path, finished_run):
+    data = read_checkpoint(finished_run / "model.pt")
     shift = np.asarray(data["point_shift"])
     assert shift.shape == (68, 2) and np.isfinite(shift).all() and np.abs(shift).max() > 0
     data["point_shift"] = shift[:10].tolist()  # a shift that does not fit the model is refused
@@ -126,15 +146,14 @@ def test_validation_scores_predictions_with_the_point_shift():
         def compute_loss(self, images, targets, mask, loss_fn):
             return torch.tensor(0.0), targets - torch.tensor([0.05, 0.0])
 
-    _, raw_nme, raw_rmse = _validate(Offset(), loader, get_loss("l1"), "ibug68", spec, "cpu")
+    _, raw_nme, raw_rmse = validate(Offset(), loader, get_loss("l1"), "ibug68", spec, "cpu")
     shift = torch.tensor([0.05, 0.0]).expand(68, 2)
-    _, nme, rmse = _validate(Offset(), loader, get_loss("l1"), "ibug68", spec, "cpu", shift)
+    _, nme, rmse = validate(Offset(), loader, get_loss("l1"), "ibug68", spec, "cpu", shift)
     assert raw_nme > 0.01 and raw_rmse > 0.5 and nme < 1e-6 and rmse < 1e-4
 
 
-def test_corrupt_and_foreign_checkpoints(tmp_path):
-    train(tiny_config(tmp_path, epochs=1))
-    data = (tmp_path / "model.pt").read_bytes()
+def test_corrupt_and_foreign_checkpoints(tmp_path, finished_run):
+    data = (finished_run / "model.pt").read_bytes()
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="cut.pt: truncated or damaged checkpoint"):
         load_model(tmp_path / "cut.pt")
@@ -145,6 +164,7 @@ def test_corrupt_and_foreign_checkpoints(tmp_path):
         load_model(tmp_path / "missing.pt")
 
 
+@pytest.mark.slow
 def test_training_lowers_validation_error_below_the_mean_shape(tmp_path):
     mean = train(tiny_config(tmp_path / "mean", model="mean_shape", epochs=1))
     model = train(tiny_config(tmp_path / "net", data=["synthetic:96@1"], epochs=6, augment="none"))
@@ -199,6 +219,7 @@ def _spec96():
     return InputSpec(size=(96, 96), crop="full", output_range="unit")
 
 
+@pytest.mark.slow
 def test_cli_train_and_models_list(tmp_path, capsys):
     assert main(["models", "list"]) == 0
     assert "fpnet" in capsys.readouterr().out
@@ -209,9 +230,10 @@ def test_cli_train_and_models_list(tmp_path, capsys):
     assert main(["train", "--model", "fpnet"]) == 1  # missing --data / --out: clear error
 
 
+@pytest.mark.slow
 @needs_torchrun
 def test_torchrun_two_cpu_processes(tmp_path):
-    cmd = [TORCHRUN, "--nproc_per_node=2", "--master_port=29533", "-m", "facepoints", "train", "--model", "fpnet",
+    cmd = [*TORCHRUN_LOCAL, "-m", "facepoints", "train", "--model", "fpnet",
            "--data", "synthetic:16", "--val", "synthetic:4@9", "--epochs", "2", "--batch-size", "4", "--workers", "0",
            "--input-size", "48", "--cache-size", "64", "--out", str(tmp_path), "--no-progress"]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -222,6 +244,7 @@ def test_torchrun_two_cpu_processes(tmp_path):
     assert load_model(tmp_path / "model.pt").layout == "ibug68"
 
 
+@pytest.mark.slow
 @needs_torchrun
 def test_torchrun_validation_scores_as_one_process_does(tmp_path):
     # lr 0 and a network without batch norm: both runs keep the same initial weights, so the
@@ -229,8 +252,7 @@ def test_torchrun_validation_scores_as_one_process_does(tmp_path):
     common = ["--model", "mlp_baseline", "--data", "synthetic:8", "--val", "synthetic:6@9", "--epochs", "1",
               "--batch-size", "4", "--lr", "0", "--workers", "0", "--input-size", "32", "--cache-size", "48",
               "--no-progress"]  # fmt: skip
-    cmd = [TORCHRUN, "--nproc_per_node=2", "--master_port=29534", "-m", "facepoints", "train", *common,
-           "--out", str(tmp_path / "ddp")]  # fmt: skip
+    cmd = [*TORCHRUN_LOCAL, "-m", "facepoints", "train", *common, "--out", str(tmp_path / "ddp")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert main(["train", *common, "--out", str(tmp_path / "one")]) == 0
@@ -240,25 +262,25 @@ def test_torchrun_validation_scores_as_one_process_does(tmp_path):
     assert float(ddp["val_rmse"]) == pytest.approx(float(one["val_rmse"]), rel=1e-4)
 
 
-def test_fine_tuning_starts_from_the_given_weights(tmp_path):
-    train(tiny_config(tmp_path / "base", epochs=1))
-    base = read_checkpoint(tmp_path / "base" / "model.pt")["state_dict"]
-    tuned = train(tiny_config(tmp_path / "tuned", epochs=1, lr=0.0, init=str(tmp_path / "base" / "model.pt")))
+def test_fine_tuning_starts_from_the_given_weights(tmp_path, finished_run):
+    base_file = str(finished_run / "model.pt")
+    base = read_checkpoint(base_file)["state_dict"]
+    tuned = train(tiny_config(tmp_path / "tuned", epochs=1, lr=0.0, init=base_file))
     assert tuned["epochs_run"] == 1
     after = read_checkpoint(tmp_path / "tuned" / "model.pt")["state_dict"]
     weights = [k for k in base if base[k].dtype.is_floating_point and "running" not in k]
     assert all(torch.equal(base[k], after[k]) for k in weights)  # lr 0: the weights stay the loaded ones
     with pytest.raises(ValueError, match="made for model"):
-        train(tiny_config(tmp_path / "other", model="mlp_baseline", init=str(tmp_path / "base" / "model.pt")))
+        train(tiny_config(tmp_path / "other", model="mlp_baseline", init=base_file))
     with pytest.raises(ValueError, match="input"):
-        train(tiny_config(tmp_path / "other", input_size=96, init=str(tmp_path / "base" / "model.pt")))
+        train(tiny_config(tmp_path / "other", input_size=96, init=base_file))
 
 
 def test_turned_faces_are_repeated_by_the_yaw_of_their_labels():
     import cv2
 
-    from facepoints.apps.face3d import face3d_reference
-    from facepoints.apps.pose import camera_matrix, project, rotation_matrix
+    from facepoints.face3d import face3d_reference
+    from facepoints.headpose import camera_matrix, project, rotation_matrix
     from facepoints.training.data import turned_face_repeats
 
     ds = open_dataset("synthetic:7@3")
@@ -310,6 +332,7 @@ def test_oversampling_by_source():
             _parse_oversample(bad)
 
 
+@pytest.mark.slow
 def test_validation_split_reopens_the_faces_a_run_held_out(tmp_path, capsys):
     sources = ["synthetic:16@1", "synthetic:16@3"]
     summary = train(tiny_config(tmp_path, data=sources, val=None, val_split=0.25, epochs=1))
