@@ -20,7 +20,7 @@ import json
 import os
 import threading
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,7 +68,8 @@ class ImageResult:
         if self.error is not None:
             return {"schema": SCHEMA_VERSION, "image": self.path, "error": self.error}
         faces = [f.to_dict() for f in self.faces]
-        return {"schema": SCHEMA_VERSION, "image": self.path, "width": self.width, "height": self.height, "faces": faces}
+        size = {"width": self.width, "height": self.height}
+        return {"schema": SCHEMA_VERSION, "image": self.path, **size, "faces": faces}
 
 
 @dataclass(frozen=True)
@@ -223,19 +224,23 @@ def _reason(exc: Exception) -> str:
 _END = object()
 
 
+def read_and_find(label: str | Path, load: Callable[[], np.ndarray], landmarker: FaceLandmarker) -> tuple:
+    """(image, detections, error): one image read by ``load`` and its faces found, or the text of
+    its error record (naming ``label``); shared by every engine, so all give the same records."""
+    step = "reading the image"
+    try:
+        image = load()
+        step = "face detection"
+        return image, landmarker.find_faces(image), None
+    except Exception as exc:  # any failure on one image becomes its error record
+        return None, None, error_text(str(label), exc, step)
+
+
 def _read_one(job: _Job, landmarker: FaceLandmarker) -> tuple:
     """(job, image, detections, error): the image read and its faces found, or why not."""
     if job.error is not None:
         return job, None, None, job.error
-    step = "reading the image"
-    try:
-        image = load_image(job.path)
-        step = "face detection"
-        return job, image, landmarker.find_faces(image), None
-    except ImageReadError as exc:
-        return job, None, None, _failed(job.path, _reason(exc))
-    except Exception as exc:  # any failure on one image becomes its error record
-        return job, None, None, _failed(job.path, f"{step} failed ({_reason(exc)})")
+    return (job, *read_and_find(job.path, lambda: load_image(job.path), landmarker))
 
 
 def _read_and_find(jobs: list[_Job], landmarker: FaceLandmarker, queue: Queue, stop: threading.Event) -> None:
@@ -254,15 +259,15 @@ def _read_and_find(jobs: list[_Job], landmarker: FaceLandmarker, queue: Queue, s
         queue.put(end)
 
 
-def _landmarks(landmarker: FaceLandmarker, good: list[tuple], measures: dict) -> list[list[Face] | str]:
-    """Faces with landmarks per image of one batch; when the batch fails, each image alone,
-    so the error lands on the image that caused it (as a string)."""
+def landmarks_per_image(landmarker: FaceLandmarker, good: list[tuple], measures: dict) -> list[list[Face] | str]:
+    """Faces with landmarks per image of one batch (``good``: (label, image, detections) each); when
+    the batch fails, each image alone, so the error lands on the image that caused it (as a string)."""
     try:
         return landmarker.landmarks([im for _, im, _ in good], [found for _, _, found in good], **measures)
     except Exception as exc:  # any failure on one image becomes its error record
         if len(good) == 1:
-            return [_failed(good[0][0].path, f"landmarks failed ({_reason(exc)})")]
-        return [one for item in good for one in _landmarks(landmarker, [item], measures)]
+            return [error_text(str(good[0][0]), exc, "landmarks")]
+        return [one for item in good for one in landmarks_per_image(landmarker, [item], measures)]
 
 
 def _write(
@@ -314,7 +319,8 @@ def _pipeline(
                 if items[-1] is _END or isinstance(items[-1], BaseException):
                     end = items.pop()
                 good = [(job, im, found) for job, im, found, err in items if err is None]
-                marked = _landmarks(landmarker, good, measures) if good else []
+                labelled = [(job.path, im, found) for job, im, found in good]
+                marked = landmarks_per_image(landmarker, labelled, measures) if good else []
                 faces = dict(zip([job.key for job, _, _ in good], marked))
                 for job, image, _, err in items:
                     got = faces.get(job.key, err)

@@ -23,15 +23,16 @@ import uuid
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from facepoints.files import OUTPUT_SUFFIX, RESULTS_NAME, ImageResult, error_text, plan_images
+from facepoints.files import OUTPUT_SUFFIX, RESULTS_NAME, ImageResult, landmarks_per_image, plan_images, read_and_find
 from facepoints.imageio import IMAGE_SUFFIXES, ImageReadError, atomic_write_bytes, decode_image, load_image
-from facepoints.landmarker import Face, FaceLandmarker
+from facepoints.landmarker import FaceLandmarker
 
 __all__ = [
     "INSTALL_HINT", "LandmarkActor", "Planned", "RayRun", "arrow_schema", "detect_planned", "detect_ray", "plan_inputs",
@@ -184,17 +185,6 @@ def read_image(source: str, name: str) -> np.ndarray:
         raise type(exc)(str(exc).replace("<bytes>", name, 1)) from None
 
 
-def _landmarks(landmarker: FaceLandmarker, good: list[tuple], measures: dict) -> list[list[Face] | str]:
-    """Faces with landmarks per image of one batch; when the batch fails, each image alone, so the error
-    lands on the image that caused it (as a string), as the local engine does."""
-    try:
-        return landmarker.landmarks([pixels for _, pixels, _ in good], [found for _, _, found in good], **measures)
-    except Exception as exc:  # any failure on one image becomes its error record
-        if len(good) == 1:
-            return [error_text(good[0][0], exc, "landmarks")]
-        return [one for item in good for one in _landmarks(landmarker, [item], measures)]
-
-
 def detect_planned(batch: list[Planned], landmarker: FaceLandmarker, measures: dict) -> list[dict]:
     """The records of a batch of images (docs/output.md): each read and its faces found, then the landmarks
     of all their faces in one model batch; a failure at any step is that image's error record."""
@@ -203,15 +193,9 @@ def detect_planned(batch: list[Planned], landmarker: FaceLandmarker, measures: d
         if item.error is not None:
             read.append((item, None, None, item.error))
             continue
-        step = "reading the image"
-        try:
-            pixels = read_image(item.source, item.image)
-            step = "face detection"
-            read.append((item, pixels, landmarker.find_faces(pixels), None))
-        except Exception as exc:  # any failure on one image becomes its error record
-            read.append((item, None, None, error_text(item.image, exc, step)))
+        read.append((item, *read_and_find(item.image, partial(read_image, item.source, item.image), landmarker)))
     good = [(item.image, pixels, found) for item, pixels, found, error in read if error is None]
-    marked = iter(_landmarks(landmarker, good, measures) if good else [])
+    marked = iter(landmarks_per_image(landmarker, good, measures) if good else [])
     records = []
     for item, pixels, _, error in read:
         got = error if error is not None else next(marked)
