@@ -48,8 +48,6 @@ class EvaluationResult:
         }  # fmt: skip
 
 
-
-
 def _match(detections: np.ndarray, gt_box: np.ndarray, min_iou: float) -> np.ndarray | None:
     if len(detections) == 0:
         return None

@@ -109,8 +109,6 @@ def get_template(name: str) -> Template:
     return TEMPLATES[name]()
 
 
-
-
 @dataclass
 class AlignedFace:
     """One aligned crop with the transforms between image and crop pixels."""

@@ -21,8 +21,6 @@ from facepoints.transforms.spatial import Transform
 __all__ = ["square_crop_matrix", "crop_face", "keypoint_box", "FaceCrop"]
 
 
-
-
 def crop_face(sample: Sample, box: np.ndarray | tuple, out_size: int, margin: float = 0.25) -> Sample:
     """The square crop of ``box`` (borders padded with black)."""
     return warp(sample, square_crop_matrix(box, out_size, margin), (out_size, out_size))

@@ -29,10 +29,6 @@ __all__ = [
 ]
 
 
-
-
-
-
 def translation_matrix(tx: float, ty: float) -> np.ndarray:
     """Shift by (tx, ty) pixels."""
     return np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1]], dtype=np.float64)
@@ -54,10 +50,6 @@ def scale_matrix(factor: float, centre: tuple[float, float]) -> np.ndarray:
 def hflip_matrix(width: int) -> np.ndarray:
     """Mirror an image of ``width`` pixels left-right."""
     return np.array([[-1, 0, width - 1], [0, 1, 0], [0, 0, 1]], dtype=np.float64)
-
-
-
-
 
 
 def warp(
