@@ -92,3 +92,15 @@ def set_eyelids(keypoints: np.ndarray, closed: set[int], opening: float) -> None
 def assert_valid_output(record: dict) -> None:
     """Fail unless ``record`` is valid under the shipped output schema (resources/output.schema.json)."""
     jsonschema.validate(record, output_schema())
+
+
+def face(seed: int, size: int = 96) -> np.ndarray:
+    """A synthetic face image (see facepoints.datasets.make_synthetic_sample)."""
+    return make_synthetic_sample(seed, size).image
+
+
+def save(path: Path, image: np.ndarray) -> Path:
+    """Write ``image`` to ``path`` (folders made as needed); returns the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path)
+    return path

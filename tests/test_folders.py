@@ -13,12 +13,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import ROOT, assert_valid_output
+from conftest import ROOT, assert_valid_output, face, save
 from PIL import Image
 
 import facepoints
 from facepoints.cli.main import main
-from facepoints.datasets import make_synthetic_sample
 from facepoints.detection import Detections, FaceDetector, register_detector
 from facepoints.detection import base as detection_base
 from facepoints.files import detect_files, list_images
@@ -82,16 +81,6 @@ def within(seconds: float, fn, *args):
     if "error" in box:
         raise box["error"]
     return box["value"]
-
-
-def face(seed: int, size: int = 96) -> np.ndarray:
-    return make_synthetic_sample(seed, size).image
-
-
-def save(path: Path, image: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(path)
-    return path
 
 
 def make_mixed(folder: Path) -> dict[str, str]:

@@ -14,11 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import ASSETS
-from PIL import Image
+from conftest import ASSETS, face, save
 
 from facepoints.cli.main import main
-from facepoints.datasets import make_synthetic_sample
 from facepoints.detection import Detections, FaceDetector
 from facepoints.engines import ray_engine
 from facepoints.files import detect_files
@@ -54,16 +52,6 @@ class KillingDetector(CentreDetector):
                 Path(self.flag).touch()
             os._exit(1)  # as abrupt as a kill -9: no exception reaches Ray
         return super().detect(image)
-
-
-def face(seed: int, size: int = 96) -> np.ndarray:
-    return make_synthetic_sample(seed, size).image
-
-
-def save(path: Path, image: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(path)
-    return path
 
 
 def make_folder(folder: Path, faces: int = 3) -> Path:
