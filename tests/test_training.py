@@ -273,7 +273,12 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path, finished_run):
     with pytest.raises(ValueError, match="made for model"):
         train(tiny_config(tmp_path / "other", model="mlp_baseline", init=base_file))
     with pytest.raises(ValueError, match="input"):
-        train(tiny_config(tmp_path / "other", input_size=96, init=base_file))
+        train(tiny_config(tmp_path / "other", grey=False, init=base_file))  # colour weights for a grey model
+    # a fully convolutional network fine-tunes at a new resolution: same weights, a larger input
+    larger = train(tiny_config(tmp_path / "larger", epochs=1, lr=0.0, input_size=80, init=base_file))
+    saved = read_checkpoint(tmp_path / "larger" / "model.pt")
+    assert larger["epochs_run"] == 1 and saved["input"]["size"] == [80, 80]
+    assert all(torch.equal(base[k], saved["state_dict"][k]) for k in weights)
 
 
 def test_turned_faces_are_repeated_by_the_yaw_of_their_labels():

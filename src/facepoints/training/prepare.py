@@ -3,7 +3,7 @@ contract, the (oversampled) training set, the validation set and the loaders."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -72,10 +72,12 @@ def input_spec(cfg: TrainConfig, layout: str, model_size: tuple[int, int], outpu
 
 
 def _load_init(model: torch.nn.Module, cfg: TrainConfig, layout: str, spec: InputSpec) -> None:
-    """Copy the weights of checkpoint ``cfg.init`` into ``model``, refusing ones made for another job."""
+    """Copy the weights of checkpoint ``cfg.init`` into ``model``, refusing ones made for another job. The
+    input size may differ (fine-tuning a fully convolutional network at a new resolution) as long as the
+    weights fit; everything else about the input must match."""
     data = read_checkpoint(cfg.init)
     theirs = data["model"]["name"], data["layout"], InputSpec.from_dict(data["input"])
-    if theirs != (cfg.model, layout, spec):
+    if theirs != (cfg.model, layout, replace(spec, size=theirs[2].size)):
         raise ValueError(
             f"--init {cfg.init}: made for model {theirs[0]!r}, layout {theirs[1]!r}, input {theirs[2]}; "
             f"this run is {cfg.model!r}, {layout!r}, {spec}"
