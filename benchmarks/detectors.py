@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 
 from facepoints.datasets import open_dataset  # noqa: E402
 from facepoints.detection import DEFAULT_MIN_FACE, get_detector, list_detectors  # noqa: E402
-from facepoints.evaluation import box_iou  # noqa: E402
+from facepoints.geometry import box_iou  # noqa: E402
 from facepoints.imageio import load_image  # noqa: E402
 from facepoints.predict import points_box  # noqa: E402
 

@@ -49,7 +49,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 
 from facepoints.datasets import open_dataset
-from facepoints.evaluation import box_iou
+from facepoints.geometry import box_iou
 from facepoints.landmarker import FaceLandmarker
 from facepoints.layouts import ibug68_mean_shape
 from facepoints.metrics import auc, failure_rate, nme

@@ -16,7 +16,7 @@ def _rgb(h=20, w=30):
 def test_any_mode_becomes_rgb_uint8(tmp_path, mode):
     base = Image.fromarray(_rgb())
     if mode == "I;16":
-        im = Image.fromarray((np.asarray(base.convert("L"), np.uint16) * 257))
+        im = Image.fromarray(np.asarray(base.convert("L"), np.uint16) * 257)
     elif mode in ("I", "F"):
         im = base.convert("L").convert(mode)
     else:
@@ -72,3 +72,36 @@ def test_save_roundtrip_and_atomic_write(tmp_path):
     assert (tmp_path / "f.txt").read_bytes() == b"new"
     with pytest.raises(ValueError, match="extension"):
         save_image(tmp_path / "o.unknown", img)
+
+
+def test_large_images_are_copied_in_bands_with_the_same_pixels(tmp_path, monkeypatch):
+    from facepoints import imageio
+
+    img = np.random.default_rng(1).integers(0, 256, (203, 37, 3), dtype=np.uint8)
+    path = save_image(tmp_path / "tall.png", img)
+    monkeypatch.setattr(imageio, "_BAND_BYTES", 37 * 3 * 10 + 5)  # bands of 10 rows, the last one short
+    out = load_image(path)
+    assert np.array_equal(out, img) and out.flags.c_contiguous and out.flags.writeable
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_rotation_in_place_matches_pillows_copy(tmp_path, orientation):
+    from PIL import ImageOps
+
+    im = Image.fromarray(np.random.default_rng(orientation).integers(0, 256, (24, 40, 3), dtype=np.uint8))
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    im.save(tmp_path / "o.jpg", exif=exif, quality=95)
+    with Image.open(tmp_path / "o.jpg") as opened:
+        want = np.asarray(ImageOps.exif_transpose(opened).convert("RGB"))
+    assert np.array_equal(load_image(tmp_path / "o.jpg"), want)
+
+
+def test_save_streams_the_encoded_file_and_leaves_nothing_on_failure(tmp_path):
+    from facepoints.imageio import encode_image
+
+    img = _rgb()
+    assert save_image(tmp_path / "o.png", img).read_bytes() == encode_image(img, "PNG")
+    with pytest.raises(OSError, match="cannot write mode LA as JPEG"):  # fails while writing the file
+        save_image(tmp_path / "bad.jpg", np.zeros((4, 4, 2), np.uint8))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"]

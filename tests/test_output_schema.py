@@ -14,7 +14,7 @@ from facepoints.cli.main import main
 from facepoints.imageio import load_image
 from facepoints.landmarker import sample_image_path
 from facepoints.schema import SCHEMA_VERSION, output_schema
-from tests.conftest import assert_valid_output
+from conftest import assert_valid_output
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ from facepoints.cli.main import main
 from facepoints.datasets import make_synthetic_sample, open_dataset
 from facepoints.detection import Detections, FaceDetector, get_detector, list_detectors, register_detector
 from facepoints.detection import base as detection_base
-from facepoints.evaluation import box_iou, evaluate_model
+from facepoints.evaluation import evaluate_model
+from facepoints.geometry import box_iou
 from facepoints.export import SAMPLE_FACE_BOX
 from facepoints.files import detect_files
 from facepoints.inputs import InputSpec

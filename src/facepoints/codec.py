@@ -121,24 +121,30 @@ class LandmarkCodec:
         self.flip_perm = None if flip_perm is None else np.asarray(flip_perm)
         self.shift = np.asarray(point_shift, np.float32) * spec.normalization.scale  # crop pixels
 
-    def matrices(self, image: np.ndarray, boxes: np.ndarray) -> list[np.ndarray]:
-        """The 3x3 image -> input matrices: one per box, or one for the whole image (non-face modes)."""
+    def matrices(self, image: np.ndarray, boxes: np.ndarray, rolls: np.ndarray | None = None) -> list[np.ndarray]:
+        """The 3x3 image -> input matrices: one per box (oriented boxes with ``rolls``, in degrees:
+        the crops show the faces upright), or one for the whole image (non-face modes)."""
         h, w = self.spec.size
         if self.spec.crop != "face":
             return [resize_matrix((image.shape[1], image.shape[0]), (w, h))]
-        return [square_crop_matrix(box, h, self.spec.margin) for box in np.asarray(boxes, np.float64).reshape(-1, 4)]
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        rolls = np.zeros(len(boxes)) if rolls is None else np.asarray(rolls, np.float64).reshape(-1)
+        return [square_crop_matrix(box, h, self.spec.margin, float(roll)) for box, roll in zip(boxes, rolls, strict=True)]
 
     def encode(self, crops: list[np.ndarray], mirror: bool = False) -> np.ndarray:
         """Model-sized RGB crops -> the input batch ``(B, C, H, W)``, optionally mirrored."""
         images = [model_pixels(c[:, ::-1] if mirror else c, self.spec.grey) for c in crops]
         return np.ascontiguousarray(np.stack(images), dtype=np.float32)
 
-    def crops(self, images: list[np.ndarray], owner: np.ndarray, boxes: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-        """Model-sized crops of ``boxes[k]`` in ``images[owner[k]]`` and their matrices ``(B, 3, 3)``."""
+    def crops(
+        self, images: list[np.ndarray], owner: np.ndarray, boxes: np.ndarray, rolls: np.ndarray | None = None
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Model-sized crops of ``boxes[k]`` (turned by ``rolls[k]``) in ``images[owner[k]]`` and their matrices ``(B, 3, 3)``."""
         h, w = self.spec.size
+        rolls = np.zeros(len(boxes)) if rolls is None else rolls
         crops, matrices = [], []
-        for k, box in zip(owner, boxes):
-            for m in self.matrices(images[k], box[None]):
+        for k, box, roll in zip(owner, boxes, rolls):
+            for m in self.matrices(images[k], box[None], np.array([roll])):
                 crops.append(warp_image(images[k], m, (w, h)))
                 matrices.append(m)
         return crops, np.asarray(matrices).reshape(-1, 3, 3)

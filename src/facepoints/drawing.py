@@ -28,11 +28,11 @@ def _labels(face: Face) -> list[str]:
 def draw_faces(image: np.ndarray, faces: list[Face], numbers: bool = False) -> np.ndarray:
     """A copy of ``image`` with each face's box, points and contours drawn, plus its pose
     axes and measures when the face carries them."""
-    out = image.copy()
+    out = np.ascontiguousarray(image).copy()  # the one copy: every face is drawn onto it
     for face in faces:
         width = float(face.box[2] - face.box[0])
         radius = max(1.0, width / 70)  # dots scale with the face, not the photo
-        out = draw_keypoints(out, face.points, face.layout, numbers=numbers, radius=radius, box=face.box)
+        draw_keypoints(out, face.points, face.layout, numbers=numbers, radius=radius, box=face.box, in_place=True)
         if face.pose is not None:
             draw_pose(out, face.pose)
         scale = max(0.35, width / 400)

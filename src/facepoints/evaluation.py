@@ -2,32 +2,33 @@
 
 Predictions are mapped back to each image's original pixels and compared with the file's
 labels there. Boxes come from the ground truth (``gt``: the labelled points' box, the
-convention the model was trained with) or from a face detector (``detector``: the
-detection that overlaps the labelled face best; faces it misses count in the detection
-rate and are left out of the landmark metrics, which the report says).
+convention the model was trained with) or from the whole detect pipeline (``detector``: a
+landmarker's faces, the one whose points' box overlaps the labelled face best; faces it misses
+count in the detection rate and are left out of the landmark metrics, which the report says).
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
 
 from facepoints.datasets.base import LandmarkDataset
-from facepoints.geometry import box_iou  # noqa: F401
+from facepoints.geometry import box_iou, points_box
 from facepoints.imageio import atomic_write_bytes
 from facepoints.layouts import convert_points
 from facepoints.metrics import LandmarkReport, ced_curve, evaluate_points
 from facepoints.predict import Predictor
 
-__all__ = ["EvaluationResult", "evaluate_model", "box_iou", "write_ced_plot", "write_report"]
+if TYPE_CHECKING:
+    from facepoints.landmarker import FaceLandmarker
 
-BoxSource = Callable[[np.ndarray], np.ndarray]  # image -> (K, 4) boxes
+__all__ = ["EvaluationResult", "evaluate_model", "write_ced_plot", "write_report"]
 
 
 @dataclass
@@ -48,24 +49,27 @@ class EvaluationResult:
         }  # fmt: skip
 
 
-def _match(detections: np.ndarray, gt_box: np.ndarray, min_iou: float) -> np.ndarray | None:
-    if len(detections) == 0:
+def _match(found: list[np.ndarray], gt_box: np.ndarray, min_iou: float) -> np.ndarray | None:
+    """The points (of ``found``) whose box overlaps ``gt_box`` best, if by ``min_iou`` or more."""
+    if not found:
         return None
-    ious = box_iou(detections, gt_box)
+    ious = box_iou(np.stack([points_box(p) for p in found]), gt_box)
     best = int(ious.argmax())
-    return detections[best] if ious[best] >= min_iou else None
+    return found[best] if ious[best] >= min_iou else None
 
 
 def evaluate_model(
     predictor: Predictor,
     dataset: LandmarkDataset,
-    detector: BoxSource | None = None,
+    landmarker: FaceLandmarker | None = None,
     normalization: str = "outer_eyes",
     min_iou: float = 0.2,
     progress: bool = True,
 ) -> EvaluationResult:
-    """Predict every sample of ``dataset`` and score against its labels (in the model's layout);
-    a dataset read from several sources is also scored per source (``by_origin``)."""
+    """Predict every sample of ``dataset`` and score against its labels (in the model's layout),
+    from the labelled boxes, or end to end through ``landmarker`` (its detector, crops and
+    passes, as ``facepoints detect`` runs them); a dataset read from several sources is also
+    scored per source (``by_origin``)."""
     layout = predictor.layout.name
     preds, gts, masks, found = [], [], [], []
     for i in tqdm(range(len(dataset)), desc=f"evaluating {dataset.name}", disable=not progress):
@@ -73,12 +77,12 @@ def evaluate_model(
         gt, mask = convert_points(sample.keypoints, sample.layout, layout, sample.mask)
         labelled = sample.keypoints[sample.mask]
         gt_box = np.concatenate([labelled.min(0), labelled.max(0)])
-        box = gt_box if detector is None else _match(detector(sample.image), gt_box, min_iou)
-        found.append(box is not None)
-        if box is None:
-            preds.append(np.full_like(gt, np.nan))
+        if landmarker is None:
+            points = predictor.predict(sample.image, [gt_box])[0].points
         else:
-            preds.append(predictor.predict(sample.image, [box])[0].points)
+            points = _match([f.points for f in landmarker.detect(sample.image)], gt_box, min_iou)
+        found.append(points is not None)
+        preds.append(np.full_like(gt, np.nan) if points is None else points)
         gts.append(gt)
         masks.append(mask)
     preds_a, gts_a, masks_a, found_a = np.stack(preds), np.stack(gts), np.stack(masks), np.asarray(found)
@@ -99,7 +103,7 @@ def evaluate_model(
         predictions=preds_a,
         dataset=dataset.name,
         model=predictor.info.name,
-        boxes="gt" if detector is None else "detector",
+        boxes="gt" if landmarker is None else "detector",
         by_origin=by_origin,
     )
 

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
-from queue import Empty, Queue
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -41,13 +42,16 @@ from facepoints.imageio import (
 from facepoints.landmarker import Face, FaceLandmarker
 from facepoints.schema import SCHEMA_VERSION
 
-__all__ = ["ImageResult", "detect_files", "list_images", "safe_output", "RESULTS_NAME", "OUTPUT_SUFFIX"]
+__all__ = ["OUTPUT_SUFFIX", "RESULTS_NAME", "ImageResult", "detect_files", "list_images", "safe_output"]
 
 #: The JSON Lines file that folder runs append to, in the output folder.
 RESULTS_NAME = "results.jsonl"
 
 #: The end of every annotated image this module writes; folder scans skip such files.
 OUTPUT_SUFFIX = ".landmarks.png"
+
+#: Most reader threads (image decoding and face detection) a folder run starts by default.
+MAX_READERS = 4
 
 
 @dataclass
@@ -221,9 +225,6 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
-_END = object()
-
-
 def read_and_find(label: str | Path, load: Callable[[], np.ndarray], landmarker: FaceLandmarker) -> tuple:
     """(image, detections, error): one image read by ``load`` and its faces found, or the text of
     its error record (naming ``label``); shared by every engine, so all give the same records."""
@@ -243,22 +244,6 @@ def _read_one(job: _Job, landmarker: FaceLandmarker) -> tuple:
     return (job, *read_and_find(job.path, lambda: load_image(job.path), landmarker))
 
 
-def _read_and_find(jobs: list[_Job], landmarker: FaceLandmarker, queue: Queue, stop: threading.Event) -> None:
-    """Producer: load each image and run the face detector, ahead of the landmark step. It always
-    ends by queueing the end marker, or what stopped it (not one image's failure: those are
-    records), so the consumer never waits for an item that cannot come nor ends short quietly."""
-    end: object = _END
-    try:
-        for job in jobs:
-            if stop.is_set():
-                break
-            queue.put(_read_one(job, landmarker))
-    except BaseException as exc:  # a detector calling sys.exit, say: the consumer raises it
-        end = exc
-    finally:
-        queue.put(end)
-
-
 def landmarks_per_image(landmarker: FaceLandmarker, good: list[tuple], measures: dict) -> list[list[Face] | str]:
     """Faces with landmarks per image of one batch (``good``: (label, image, detections) each); when
     the batch fails, each image alone, so the error lands on the image that caused it (as a string)."""
@@ -271,15 +256,16 @@ def landmarks_per_image(landmarker: FaceLandmarker, good: list[tuple], measures:
 
 
 def _write(
-    job: _Job, result: ImageResult, image: np.ndarray | None, draw: bool, write_json: bool, jsonl: Path | None
+    job: _Job, result: ImageResult, pixels: list[np.ndarray], draw: bool, write_json: bool, jsonl: Path | None
 ) -> ImageResult:
     """Save one image's outputs: the annotated PNG, then its JSON document (a file named on its
-    own) or its line in ``jsonl`` (an image found in a folder). A failed save turns the result
-    into an error record; a failed append to ``jsonl`` stops the run (nothing could be recorded)."""
-    if job.out_dir is not None and draw and image is not None:
+    own) or its line in ``jsonl`` (an image found in a folder). ``pixels``: the image, if it was
+    read, taken out of the list to be drawn on a copy (and then let go). A failed save turns the
+    result into an error record; a failed append to ``jsonl`` stops the run (nothing could be recorded)."""
+    if job.out_dir is not None and draw and pixels:
         try:
             target = safe_output(job.out_dir / f"{job.name}{OUTPUT_SUFFIX}", job.path)
-            result.png_path = save_image(target, draw_faces(image, result.faces))
+            result.png_path = save_image(target, draw_faces(pixels.pop(), result.faces))
         except Exception as exc:  # a full disk, a read-only folder: this image's record says so
             why = f"writing the annotated image failed ({_reason(exc)})"
             result = ImageResult(result.path, error=_failed(job.path, why))
@@ -296,54 +282,103 @@ def _write(
     return result
 
 
+def _reader_count(landmarker: FaceLandmarker, readers: int | None) -> int:
+    """Threads that read images and detect faces: ``readers`` (default: one per CPU, at most
+    :data:`MAX_READERS`) when the detector may be called from several threads at once (its
+    ``thread_safe``: YuNet keeps a network per thread), else one."""
+    if not landmarker.detector.thread_safe:
+        return 1
+    return max(1, readers if readers is not None else min(MAX_READERS, os.cpu_count() or 1))
+
+
+@contextmanager
+def _opencv_threads(count: int) -> Iterator[None]:
+    """OpenCV's thread pool limited to ``count`` for a while (it is process-wide): the pipeline's own
+    threads keep the cores busy, and OpenCV's pool on top of them only adds switching."""
+    before = cv2.getNumThreads()
+    cv2.setNumThreads(count)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
+
+
+def _take(reading: deque[Future], batch: int) -> tuple[list[tuple], BaseException | None]:
+    """Up to ``batch`` read images from the head of ``reading``, in order (waiting for the first
+    only), and what stopped a reader if one was stopped (not one image's failure: those are records,
+    but a detector calling sys.exit, say), after the images read before it."""
+    items: list[tuple] = []
+    while reading and len(items) < batch and (not items or reading[0].done()):
+        future = reading.popleft()
+        if future.exception() is not None:
+            return items, future.exception()
+        items.append(future.result())
+    return items, None
+
+
+def _next_batch(
+    reading: deque[Future], batch: int, landmarker: FaceLandmarker, measures: dict
+) -> tuple[list[tuple[_Job, ImageResult, list[np.ndarray]]], BaseException | None]:
+    """The next batch of read images through the landmark step: (job, result, pixels) each, the
+    pixels in a list of none or one image that the writer empties (so that no other reference keeps a
+    big photo in memory while its annotated copy is saved), and what stopped a reader (see :func:`_take`)."""
+    items, stopped = _take(reading, batch)
+    good = [(job, im, found) for job, im, found, err in items if err is None]
+    marked = (
+        landmarks_per_image(landmarker, [(job.path, im, found) for job, im, found in good], measures) if good else []
+    )
+    faces = dict(zip([job.key for job, _, _ in good], marked))
+    out = []
+    for job, image, _, err in items:
+        got = faces.get(job.key, err)
+        if isinstance(got, str):
+            out.append((job, ImageResult(str(job.path), error=got), []))
+        else:
+            out.append((job, ImageResult(str(job.path), image.shape[1], image.shape[0], got), [image]))
+    return out, stopped
+
+
 def _pipeline(
     jobs: list[_Job], landmarker: FaceLandmarker, jsonl: Path | None, draw: bool, write_json: bool, measures: dict,
-    progress: bool, batch: int,
+    progress: bool, batch: int, readers: int,
 ) -> Iterator[ImageResult]:  # fmt: skip
-    """The images as a pipeline: a reader thread loads them and detects faces (bounded queue),
-    this thread runs the landmark model on the faces of up to ``batch`` images at once, and a
-    writer thread draws and saves; results come out in input order once saved."""
-    queue: Queue = Queue(maxsize=2 * batch)
-    stop = threading.Event()
-    reader = threading.Thread(target=_read_and_find, args=(jobs, landmarker, queue, stop), daemon=True)
-    reader.start()
+    """The images as a pipeline: ``readers`` threads load them and detect faces (a bounded number
+    of images ahead), this thread runs the landmark model on the faces of up to ``batch`` images at
+    once, and a writer thread draws and saves; results come out in input order once saved."""
     bar = tqdm(total=len(jobs), desc="detecting", disable=not progress, unit="img")
+    todo = iter(jobs)
+    reading: deque[Future] = deque()
     pending: deque[Future] = deque()
-    end = None  # the end marker, or the exception that stopped the reader
+    pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="facepoints-read")
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facepoints-write")
+    stopped: BaseException | None = None
     try:
-        with ThreadPoolExecutor(max_workers=1) as writer:
-            while end is None:
-                items = [queue.get()]
-                while len(items) < batch and not queue.empty():
-                    items.append(queue.get())
-                if items[-1] is _END or isinstance(items[-1], BaseException):
-                    end = items.pop()
-                good = [(job, im, found) for job, im, found, err in items if err is None]
-                labelled = [(job.path, im, found) for job, im, found in good]
-                marked = landmarks_per_image(landmarker, labelled, measures) if good else []
-                faces = dict(zip([job.key for job, _, _ in good], marked))
-                for job, image, _, err in items:
-                    got = faces.get(job.key, err)
-                    if isinstance(got, str):
-                        result, image = ImageResult(str(job.path), error=got), None
-                    else:
-                        result = ImageResult(str(job.path), image.shape[1], image.shape[0], got)
-                    pending.append(writer.submit(_write, job, result, image, draw, write_json, jsonl))
-                    while pending and (pending[0].done() or len(pending) > 2 * batch):
-                        bar.update()
-                        yield pending.popleft().result()
+        with _opencv_threads(1):
+            while reading or stopped is None:
+                for job in islice(todo, 2 * batch + readers - len(reading)) if stopped is None else ():
+                    reading.append(pool.submit(_read_one, job, landmarker))
+                if len(reading) < 2 * batch + readers:
+                    # every image is queued: the readers end after the last one, and so do their detector
+                    # networks (one per thread, YuNet's holds ~90 MB after a 9 MP photo) before the drawing
+                    pool.shutdown(wait=False)
+                if not reading:
+                    break
+                marked, stopped = _next_batch(reading, batch, landmarker, measures)
+                if stopped is not None:
+                    reading.clear()  # the images after the one that stopped are not read (pool shutdown cancels them)
+                for job, result, pixels in marked:
+                    pending.append(writer.submit(_write, job, result, pixels, draw, write_json, jsonl))
+                while pending and (pending[0].done() or len(pending) > 2 * batch):
+                    bar.update()
+                    yield pending.popleft().result()
             while pending:
                 bar.update()
                 yield pending.popleft().result()
-        if end is not _END:
-            raise end  # what stopped the reader, once the images before it are saved
+        if stopped is not None:
+            raise stopped  # what stopped a reader, once the images before it are saved
     finally:
-        stop.set()
-        while reader.is_alive():  # unblock the reader if it waits on a full queue
-            try:
-                queue.get_nowait()
-            except Empty:
-                reader.join(0.05)
+        pool.shutdown(wait=True, cancel_futures=True)
+        writer.shutdown(wait=True)  # the records already submitted are saved
         bar.close()
 
 
@@ -358,14 +393,19 @@ def detect_files(
     eyes: bool = False,
     expression: bool = False,
     batch: int = 8,
+    readers: int | None = None,
 ) -> Iterator[ImageResult]:
     """Detect faces and landmarks in image files and folders (with their sub-folders), writing
     results as they go; one result per input image, in input order, the skipped ones first.
 
     A file named on its own gets a JSON document (``write_json``); the images found in folders
     get lines in ``results.jsonl``, and those already recorded there are skipped (``skipped``,
-    with the recorded error if any). Images run as a pipeline (detection of the next images
-    overlaps the landmark step, whose batches hold the faces of up to ``batch`` images).
+    with the recorded error if any). Images run as a pipeline: ``readers`` threads decode images
+    and detect faces (default: one per CPU, up to :data:`MAX_READERS`, if the detector is
+    thread-safe, else one), overlapping the landmark step, whose batches hold the faces of up to
+    ``batch`` images. OpenCV's own thread pool is limited to one thread meanwhile (the pipeline's
+    threads use the cores); the landmark model runs on the threads it was opened with (a
+    :class:`FaceLandmarker` with ``threads=1`` suits folders best: ``facepoints detect`` does that).
     ``pose``, ``eyes`` and ``expression`` add those measures to every face. An image that
     cannot be read or processed gives a result with ``error`` set and the run goes on.
 
@@ -385,12 +425,14 @@ def detect_files(
             remove_stale_temp_files(folder)  # what a killed run was writing
     jsonl = out / RESULTS_NAME if out is not None and any(job.in_folder for job in jobs) else None
     measures = {"pose": pose, "eyes": eyes, "expression": expression}
-    return _results(jobs, landmarker, jsonl, draw, write_json, measures, progress, batch)
+    return _results(
+        jobs, landmarker, jsonl, draw, write_json, measures, progress, batch, _reader_count(landmarker, readers)
+    )
 
 
 def _results(
     jobs: list[_Job], landmarker: FaceLandmarker, jsonl: Path | None, draw: bool, write_json: bool, measures: dict,
-    progress: bool, batch: int,
+    progress: bool, batch: int, readers: int,
 ) -> Iterator[ImageResult]:  # fmt: skip
     """The skipped images, then the pipeline over the others (resuming ``jsonl`` after repairing it)."""
     done = {}
@@ -404,7 +446,7 @@ def _results(
         else:
             todo.append(job)
     progress = progress and any(job.in_folder for job in todo)
-    yield from _pipeline(todo, landmarker, jsonl, draw, write_json, measures, progress, max(1, batch))
+    yield from _pipeline(todo, landmarker, jsonl, draw, write_json, measures, progress, max(1, batch), readers)
 
 
 def plan_images(

@@ -1,6 +1,12 @@
 """Geometry below everything else: affine matrices between image and crop pixels, warping, point
 boxes, box overlap and similarity fits. Pixel centres sit at integer coordinates, as in
 ``cv2.warpAffine``, so a point and the pixel under it move identically.
+
+A face's *roll* is the image-coordinate angle in degrees (``atan2(dy, dx)``, y pointing down) of
+the line from the subject's right eye to the subject's left eye: 0 for an upright face, +90 for
+a face turned clockwise on screen by a quarter turn, 180 for an upside-down one. An *oriented
+box* is an ``(x1, y1, x2, y2)`` box in the face's upright frame, turned by the roll about its
+centre: with roll 0 it is a plain box.
 """
 
 from __future__ import annotations
@@ -8,7 +14,19 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["transform_points", "resize_matrix", "square_crop_matrix", "warp_image", "points_box", "box_iou", "fit_similarity"]
+__all__ = [
+    "box_iou",
+    "fit_similarity",
+    "oriented_points_box",
+    "points_box",
+    "resize_matrix",
+    "roll_from_parts",
+    "snap_roll",
+    "square_crop_matrix",
+    "transform_points",
+    "upright_matrix",
+    "warp_image",
+]  # fmt: skip
 
 
 def transform_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -24,8 +42,9 @@ def resize_matrix(src_wh: tuple[float, float], dst_wh: tuple[float, float]) -> n
     return np.array([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]], dtype=np.float64)
 
 
-def square_crop_matrix(box: np.ndarray | tuple, out_size: int, margin: float = 0.25) -> np.ndarray:
-    """3x3 matrix mapping source pixels to an ``out_size`` square crop around ``box``."""
+def square_crop_matrix(box: np.ndarray | tuple, out_size: int, margin: float = 0.25, roll: float = 0.0) -> np.ndarray:
+    """3x3 matrix mapping source pixels to an ``out_size`` square crop around ``box``; with a
+    ``roll`` (degrees) the box is an oriented box and the crop shows the face upright."""
     x1, y1, x2, y2 = (float(v) for v in box)
     if not (x2 > x1 and y2 > y1):
         raise ValueError(f"degenerate face box {box}")
@@ -33,7 +52,14 @@ def square_crop_matrix(box: np.ndarray | tuple, out_size: int, margin: float = 0
     s = out_size / side
     left, top = (x1 + x2) / 2 - side / 2, (y1 + y2) / 2 - side / 2
     # continuous extent [left, left + side] -> [-0.5, out_size - 0.5] (pixel centres at integers)
-    return np.array([[s, 0, -left * s - 0.5], [0, s, -top * s - 0.5], [0, 0, 1]], dtype=np.float64)
+    crop = np.array([[s, 0, -left * s - 0.5], [0, s, -top * s - 0.5], [0, 0, 1]], dtype=np.float64)
+    return crop if roll == 0 else crop @ upright_matrix(((x1 + x2) / 2, (y1 + y2) / 2), roll)
+
+
+def upright_matrix(centre: tuple[float, float] | np.ndarray, roll: float) -> np.ndarray:
+    """3x3 rotation about ``centre`` that turns a face of ``roll`` degrees upright."""
+    m = cv2.getRotationMatrix2D((float(centre[0]), float(centre[1])), float(roll), 1.0)
+    return np.vstack([m, [0.0, 0.0, 1.0]])
 
 
 def _prefilter(image: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -68,6 +94,41 @@ def warp_image(
 def points_box(points: np.ndarray) -> np.ndarray:
     """The landmark box (x1, y1, x2, y2) of points: the box convention face-crop models train on."""
     return np.concatenate([points.min(0), points.max(0)]).astype(np.float64)
+
+
+def oriented_points_box(points: np.ndarray, roll: float) -> np.ndarray:
+    """The oriented box of ``points`` for a face of ``roll`` degrees: the landmark box in the
+    face's upright frame, placed so that turning it by ``roll`` about its centre encloses them."""
+    if roll == 0:
+        return points_box(points)
+    p = np.asarray(points, np.float64)
+    centre = p.mean(0)
+    box = points_box(transform_points(upright_matrix(centre, roll), p).astype(np.float64))
+    middle = (box[:2] + box[2:]) / 2
+    back = transform_points(np.linalg.inv(upright_matrix(centre, roll)), middle[None])[0].astype(np.float64)
+    return np.concatenate([box[:2] - middle + back, box[2:] - middle + back])
+
+
+def roll_from_parts(right_eye: np.ndarray, left_eye: np.ndarray, mouth: np.ndarray) -> np.ndarray:
+    """Roll (degrees, see the module docstring) of faces from their eye centres and mouth centre,
+    each ``(..., 2)``. The eye line and the eyes-to-mouth line (turned a quarter back) both point
+    along the face's across axis; their sum stays stable on profile faces, whose eye line is short."""
+    right_eye, left_eye, mouth = (np.asarray(a, np.float64) for a in (right_eye, left_eye, mouth))
+    across = left_eye - right_eye
+    down = mouth - (left_eye + right_eye) / 2
+    x = across[..., 0] + down[..., 1]
+    y = across[..., 1] - down[..., 0]
+    return np.degrees(np.arctan2(y, x))
+
+
+def snap_roll(roll: np.ndarray | float, min_roll: float) -> np.ndarray:
+    """Rolls within ``min_roll`` degrees of a quarter turn become that quarter turn (the model
+    handles small rolls itself: its training crops are turned by up to 35 degrees), others stay;
+    all in (-180, 180]."""
+    roll = np.asarray(roll, np.float64)
+    quarter = np.round(roll / 90.0) * 90.0
+    snapped = np.where(np.abs(roll - quarter) < min_roll, quarter, roll)
+    return snapped - 360.0 * np.ceil((snapped - 180.0) / 360.0)  # in (-180, 180]
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

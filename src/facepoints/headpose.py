@@ -26,7 +26,7 @@ import numpy as np
 from facepoints.face3d import face3d_reference
 from facepoints.layouts import IBUG68, Layout, get_layout
 
-__all__ = ["HeadPose", "head_pose", "rotation_matrix", "angles_from_rotation", "camera_matrix", "project", "draw_pose"]
+__all__ = ["HeadPose", "angles_from_rotation", "camera_matrix", "draw_pose", "head_pose", "project", "rotation_matrix"]
 
 
 @dataclass
@@ -112,7 +112,9 @@ def head_pose(points: np.ndarray, image_size: tuple[int, int], layout: str | Lay
     z0 = camera[0, 0] * float(np.linalg.norm(model_left - model_right)) / eye_px
     centre = (right + left) / 2
     t0 = np.array([(centre[0] - camera[0, 2]) * z0 / camera[0, 0], (centre[1] - camera[1, 2]) * z0 / camera[1, 1], z0])
-    ok, rvec, tvec = cv2.solvePnP(model, pts, camera, None, np.zeros(3), t0, useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
+    # start at the face's roll in the image, so faces turned sideways or upside down converge too
+    r0 = cv2.Rodrigues(rotation_matrix(0.0, 0.0, float(lay.roll(pts))))[0] if lay.has_roll else np.zeros(3)
+    ok, rvec, tvec = cv2.solvePnP(model, pts, camera, None, r0, t0, useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE)
     if not ok:
         raise ValueError("solvePnP found no pose for these points")
     rvec, tvec = rvec.reshape(3), tvec.reshape(3)

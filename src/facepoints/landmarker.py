@@ -22,12 +22,13 @@ from facepoints.detection import (
     detector_calibration,
     get_detector,
 )
+from facepoints.geometry import roll_from_parts, snap_roll
 from facepoints.imageio import ImageReadError, load_image, to_rgb_uint8
 from facepoints.measures import get_measure
-from facepoints.predict import Predictor
+from facepoints.predict import DEFAULT_MIN_ROLL, Predictor
 from facepoints.resources import BUNDLED_MODELS, default_model_path, resolve_model_path, sample_image_path
 
-__all__ = ["Face", "FaceLandmarker", "detect", "detect_batch", "default_model_path", "resolve_model_path", "sample_image_path", "BUNDLED_MODELS"]
+__all__ = ["BUNDLED_MODELS", "Face", "FaceLandmarker", "default_model_path", "detect", "detect_batch", "resolve_model_path", "sample_image_path"]
 
 @dataclass
 class Face:
@@ -95,7 +96,11 @@ def as_rgb(image: ImageLike, bgr: bool = False) -> np.ndarray:
 class FaceLandmarker:
     """Face detector + landmark model. ``model`` is a bundled name, a checkpoint path, an ONNX export
     or a loaded PyTorch model (``facepoints.checkpoint.LoadedModel``); ``detector`` a registry name or instance (``None``: the default);
-    ``min_face`` the narrowest face (landmark-box width, pixels) the detector searches for."""
+    ``min_face`` the narrowest face (landmark-box width, pixels) the detector searches for;
+    ``any_angle`` when it also searches the image turned by quarter turns
+    (:data:`facepoints.detection.ANY_ANGLE_MODES`); ``upright``
+    turns each face's crop by its roll (from the detector's keypoints), ``min_roll`` degrees from a
+    quarter turn and more (see :class:`facepoints.predict.Predictor`)."""
 
     def __init__(
         self,
@@ -106,12 +111,20 @@ class FaceLandmarker:
         backend: str = "auto",
         threads: int | None = None,
         min_face: float | None = DEFAULT_MIN_FACE,
+        upright: bool = True,
+        min_roll: float = DEFAULT_MIN_ROLL,
+        any_angle: str = "auto",
     ) -> None:
-        self.detector = detector if isinstance(detector, FaceDetector) else get_detector(detector, min_face=min_face)
+        if isinstance(detector, FaceDetector):
+            self.detector = detector
+        else:
+            self.detector = get_detector(detector, min_face=min_face, any_angle=any_angle)
         source = resolve_model_path(model) if isinstance(model, (str, os.PathLike)) else model or resolve_model_path("default")
         below = self.detector.refine_below if refine is None else float("inf")
         refine = self.detector.refine_passes if refine is None else refine
-        self.predictor = Predictor(source, refine=refine, flip=flip, backend=backend, threads=threads, refine_below=below)
+        self.predictor = Predictor(
+            source, refine=refine, flip=flip, backend=backend, threads=threads, refine_below=below, upright=upright, min_roll=min_roll
+        )
 
     @property
     def layout(self) -> str:
@@ -166,11 +179,8 @@ class FaceLandmarker:
         box_convention: str | None = None,
     ) -> list[list[Face]]:
         """The landmark step for several RGB images and their detections, all faces in one batch."""
-        if box_convention is None or box_convention == self.detector.name:
-            calibration = self.detector.calibration
-        else:
-            calibration = BoxCalibration() if box_convention == "landmark" else detector_calibration(box_convention)
-        results = self.predictor.predict_batch(images, [calibration.apply(f.boxes) for f in found])
+        crops = [self.first_crops(f, box_convention) for f in found]
+        results = self.predictor.predict_batch(images, [b for b, _ in crops], rolls=[r for _, r in crops])
         out = []
         for image, f, res in zip(images, found, results):
             kps = [None] * len(f) if f.keypoints is None else f.keypoints
@@ -180,10 +190,39 @@ class FaceLandmarker:
             ])  # fmt: skip
         return out
 
+    def first_crops(self, found: Detections, box_convention: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The candidate first crops of the landmark step for ``found``: oriented boxes
+        (landmark-box convention) ``(K, C, 4)`` and rolls ``(K, C)``, each box mapped by its
+        detector's calibration in the face's own upright frame. The candidates are the roll read
+        from the detector's five keypoints, the turn of the detection pass (0 for upright
+        detection), then that turn plus each other quarter turn. Keypoints on a tilted face are
+        sometimes read upside down, and a detector may find a turned face in the wrong pass; the
+        model's confidence picks, and the quarter turns run only for faces it is unsure of on the
+        first two (see :meth:`facepoints.predict.Predictor.predict_batch`)."""
+        if box_convention is None or box_convention == self.detector.name:
+            calibration = self.detector.calibration
+        else:
+            calibration = BoxCalibration() if box_convention == "landmark" else detector_calibration(box_convention)
+        passes = self.predictor.crop_rolls(np.zeros(len(found)) if found.rolls is None else found.rolls)
+        keypoints = passes if found.keypoints is None else self.predictor.crop_rolls(keypoint_rolls(found.keypoints))
+        if not self.predictor.upright:
+            turns = passes[:, None]
+        else:  # then the other quarter turns, tried only on faces the model is unsure of
+            turns = np.stack([keypoints, passes] + [snap_roll(passes + q, 0.0) for q in (90.0, 180.0, -90.0)], axis=1)
+        boxes = np.stack([calibration.apply(found.boxes, turn) for turn in turns.T], axis=1)
+        return boxes, turns
+
+
+def keypoint_rolls(keypoints: np.ndarray) -> np.ndarray:
+    """The roll (degrees) of faces from a detector's five keypoints ``(K, 5, 2)`` (eyes, nose tip,
+    mouth corners)."""
+    k = np.asarray(keypoints, np.float64).reshape(-1, 5, 2)
+    return roll_from_parts(k[:, 0], k[:, 1], (k[:, 3] + k[:, 4]) / 2)
+
 
 @cache
-def _default_landmarker(detector: str | None, model: str | None, min_face: float | None) -> FaceLandmarker:
-    return FaceLandmarker(detector, model, min_face=min_face)
+def _default_landmarker(detector: str | None, model: str | None, min_face: float | None, any_angle: str) -> FaceLandmarker:
+    return FaceLandmarker(detector, model, min_face=min_face, any_angle=any_angle)
 
 
 def detect(
@@ -195,17 +234,20 @@ def detect(
     expression: bool = False,
     min_face: float | None = DEFAULT_MIN_FACE,
     bgr: bool = False,
+    any_angle: str = "auto",
 ) -> list[Face]:
     """Faces and 68 landmarks in ``image`` (path, PIL image or RGB array; ``bgr=True`` for OpenCV
     arrays), with a cached landmarker; ``pose``, ``eyes`` and ``expression`` add those measures to
-    each face. Raises :class:`facepoints.ImageReadError` for input that is not a readable image."""
-    landmarker = _default_landmarker(detector, model, min_face)
+    each face; ``any_angle`` says when faces turned sideways or upside down are searched for too
+    (see :class:`FaceLandmarker`). Raises :class:`facepoints.ImageReadError` for input that is
+    not a readable image."""
+    landmarker = _default_landmarker(detector, model, min_face, any_angle)
     return landmarker.detect(image, pose=pose, eyes=eyes, expression=expression, bgr=bgr)
 
 
 def detect_batch(
     images: list[ImageLike], detector: str | None = None, model: str | None = None, min_face: float | None = DEFAULT_MIN_FACE,
-    bgr: bool = False,
+    bgr: bool = False, any_angle: str = "auto",
 ) -> list[list[Face]]:  # fmt: skip
     """:func:`detect` for a list of images, their faces in one landmark-model batch."""
-    return _default_landmarker(detector, model, min_face).detect_batch(images, bgr=bgr)
+    return _default_landmarker(detector, model, min_face, any_angle).detect_batch(images, bgr=bgr)

@@ -10,25 +10,31 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 
 import numpy as np
 
+from facepoints.geometry import roll_from_parts
+
 __all__ = [
-    "Layout",
-    "get_layout",
-    "list_layouts",
-    "register_layout",
-    "convert_points",
-    "conversion_table",
-    "mirror_anchor_name",
-    "ibug68_mean_shape",
     "IBUG68",
-    "KAGGLE15",
-    "KAGGLE4",
     "IMM73",
+    "KAGGLE4",
+    "KAGGLE15",
+    "Layout",
+    "conversion_table",
+    "convert_points",
+    "get_layout",
+    "ibug68_mean_shape",
+    "list_layouts",
+    "mirror_anchor_name",
+    "register_layout",
 ]
+
+
+#: The anchors a face's roll is read from: the eye centres and the mouth corners.
+ROLL_ANCHORS = ("right_eye_centre", "left_eye_centre", "right_mouth_corner", "left_mouth_corner")
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,27 @@ class Layout:
         """Position of an anchor in ``points`` (``[..., N, D]`` -> ``[..., D]``): the mean of its points."""
         (idx,) = self.require_anchors(name, purpose=f"the position of {name}")
         return np.asarray(points)[..., list(idx), :].mean(axis=-2)
+
+    @property
+    def has_roll(self) -> bool:
+        """Whether the face's roll can be read from this layout's points (eye centres, mouth corners)."""
+        return all(a in self.anchors for a in ROLL_ANCHORS)
+
+    @cached_property
+    def _roll_weights(self) -> np.ndarray:
+        """(3, N): the right eye centre, the left eye centre and the mouth centre as means of points."""
+        right, left, *mouth = self.require_anchors(*ROLL_ANCHORS, purpose="the face's roll")
+        weights = np.zeros((3, self.num_points))
+        for row, groups in enumerate(([right], [left], mouth)):
+            for idx in groups:
+                weights[row, list(idx)] += 1.0 / (len(idx) * len(groups))
+        return weights
+
+    def roll(self, points: np.ndarray) -> np.ndarray:
+        """The roll (degrees; see :mod:`facepoints.geometry`) of faces from their points ``[..., N, 2]``:
+        from the eye centres and the middle of the mouth corners."""
+        right_eye, left_eye, mouth = np.moveaxis(self._roll_weights @ np.asarray(points, np.float64), -2, 0)
+        return roll_from_parts(right_eye, left_eye, mouth)
 
     def require_points(self, points: np.ndarray, purpose: str = "this") -> np.ndarray:
         """``points`` as a float64 (N, 2) array, or a clear error if they are not this layout's N points."""
@@ -249,7 +276,7 @@ def _ibug68() -> Layout:
         names[i] = "left_" + names[perm[i]].removeprefix("right_")  # left_brow_0 (26) mirrors right_brow_0 (17)
     for i in range(42, 48):
         names[i] = "left_" + names[perm[i]].removeprefix("right_")  # left_eye_0 (45) mirrors right_eye_0 (36)
-    r = lambda a, b: tuple(range(a, b))  # noqa: E731
+    r = lambda a, b: tuple(range(a, b))
     contours = (r(0, 17), r(17, 22), r(22, 27), r(27, 31), r(31, 36), r(36, 42), r(42, 48), r(48, 60), r(60, 68))
     return Layout(
         name="ibug68",
@@ -368,7 +395,7 @@ NOSETIP = register_layout(
 
 
 def _imm73() -> Layout:
-    r = lambda a, b: tuple(range(a, b))  # noqa: E731
+    r = lambda a, b: tuple(range(a, b))
     parts = [  # (group, first, stop, closed) in file order, paths 0..11 of the IMM frontal .asf files
         ("right_brow", 0, 8, True),
         ("left_brow", 8, 16, True),
@@ -384,7 +411,7 @@ def _imm73() -> Layout:
         ("jaw", 62, 73, False),
     ]
     names = [f"{g}_{i - a}" if b - a > 1 else g for g, a, b, _ in parts for i in range(a, b)]
-    mirror8 = lambda a: [a + (8 - i) % 8 for i in range(8)]  # noqa: E731  (0 <-> 0, 1 <-> 7, ...)
+    mirror8 = lambda a: [a + (8 - i) % 8 for i in range(8)]
     perm = [8 + p for p in mirror8(0)] + mirror8(0) + [24 + p for p in mirror8(0)] + [16 + p for p in mirror8(0)]
     perm += [33, 32] + list(range(44, 33, -1)) + [45]
     perm += [52, 51, 50, 49, 48, 47, 46, 55, 54, 53]  # outer lip: 49 (top) and 54 (bottom) stay

@@ -45,8 +45,10 @@ def draw_keypoints(
     radius: float | None = None,
     contours: bool = True,
     box: Sequence[float] | None = None,
+    in_place: bool = False,
 ) -> np.ndarray:
-    """A copy of ``image`` (RGB uint8) with points coloured by group and contours joined.
+    """A copy of ``image`` (RGB uint8) with points coloured by group and contours joined
+    (``in_place``: drawn on ``image`` itself, a C-contiguous array, and returned).
 
     Points of the subject's left side (names starting ``left_``) get a white ring, so a
     swapped left/right is visible at a glance. Masked-out points (``mask`` False) are not drawn, nor any contour segment that
@@ -57,7 +59,7 @@ def draw_keypoints(
     if len(pts) != lay.num_points:
         raise ValueError(f"{len(pts)} points given for layout {lay.name} of {lay.num_points}")
     visible = np.ones(len(pts), bool) if mask is None else np.asarray(mask, bool)
-    out = np.ascontiguousarray(image.copy())
+    out = image if in_place else np.ascontiguousarray(image.copy())
     h, w = out.shape[:2]
     r = radius if radius is not None else max(1.5, min(h, w) / 160)
     thickness = max(1, int(round(r / 2)))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
-from facepoints.cli.common import EXIT_INPUT_FAILED, add_min_face_arg
+from facepoints.cli.common import EXIT_INPUT_FAILED, add_search_args
 from facepoints.detection import DEFAULT_DETECTOR, list_detectors
 from facepoints.files import detect_files
 from facepoints.landmarker import FaceLandmarker, sample_image_path
@@ -18,13 +19,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="*", help="images or folders (default: the bundled sample photo)")
     p.add_argument("--out", default="facepoints-out", help="output folder (default: facepoints-out)")
     p.add_argument("--detector", choices=list_detectors(), help=f"face detector (default: {DEFAULT_DETECTOR})")
-    add_min_face_arg(p)
+    add_search_args(p)
     p.add_argument("--model", help="landmark model: bundled default or fast, or a checkpoint path")
     p.add_argument("--json", action="store_true", help="also print each image's JSON document to stdout")
     p.add_argument("--no-draw", action="store_true", help="do not write annotated images")
     p.add_argument("--flip", action="store_true", help="average with a mirrored pass (slower, a little more accurate)")
     p.add_argument("--backend", default="auto", choices=BACKENDS, help="landmark inference (default auto: the fastest there, int8 ONNX)")
-    p.add_argument("--threads", type=int, help="CPU threads for the landmark model (default: all cores)")
+    p.add_argument(
+        "--threads", type=int,
+        help="CPU threads for the landmark model (default: all cores; 1 for folders, whose images run in parallel)",
+    )  # fmt: skip
     p.add_argument("--refine", type=int, help="extra landmark passes re-cropped on the previous points, for every face (default: the detector's; yunet: 1 for unsure faces only)")
     p.add_argument("--batch", type=int, default=8, help="folders: images whose faces share one model batch")
     p.add_argument("--pose", action="store_true", help="add head pose (yaw, pitch, roll) to each face")
@@ -46,8 +50,10 @@ def run(args: argparse.Namespace) -> int:
     inputs = args.inputs or [str(sample_image_path())]
     if args.engine == "ray":
         return run_ray(args, inputs)
+    threads = folder_threads(args.threads, inputs)
     landmarker = FaceLandmarker(
-        args.detector, args.model, args.refine, args.flip, args.backend, args.threads, min_face=args.min_face or None
+        args.detector, args.model, args.refine, args.flip, args.backend, threads, min_face=args.min_face or None,
+        any_angle=args.any_angle,
     )
     report = sys.stderr if args.json else sys.stdout  # with --json, stdout holds JSON only
     done = skipped = failed = failed_before = 0
@@ -80,6 +86,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def folder_threads(threads: int | None, inputs: list[str]) -> int | None:
+    """The landmark model's threads: as asked, else one when a folder is among the inputs (its images
+    are decoded and searched on one reader thread per core, which keep the cores busy), else all cores."""
+    return 1 if threads is None and any(Path(item).is_dir() for item in inputs) else threads
+
+
 def run_ray(args: argparse.Namespace, inputs: list[str]) -> int:
     """``--engine ray``: the same records as Parquet shards (+ results.jsonl for small runs); no drawings."""
     from facepoints.engines.ray_engine import detect_ray, require_ray
@@ -90,7 +102,7 @@ def run_ray(args: argparse.Namespace, inputs: list[str]) -> int:
         print(f"facepoints: error: {exc}", file=sys.stderr)
         return 1
     landmarker = {"detector": args.detector, "model": args.model, "refine": args.refine, "flip": args.flip,
-                  "backend": args.backend, "min_face": args.min_face or None}  # fmt: skip
+                  "backend": args.backend, "min_face": args.min_face or None, "any_angle": args.any_angle}  # fmt: skip
     result = detect_ray(
         inputs, args.out, landmarker, pose=args.pose, eyes=args.eyes, expression=args.expression, address=args.address,
         actors=args.actors, threads=args.threads or 1, batch=args.batch, progress=not args.no_progress,

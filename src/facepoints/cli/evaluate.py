@@ -38,9 +38,9 @@ def _row(r: LandmarkReport, detected: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     landmarker = FaceLandmarker(args.detector, args.model, args.refine, args.flip, args.backend)
-    detector = landmarker.detector.boxes if args.boxes == "detector" else None
+    end_to_end = landmarker if args.boxes == "detector" else None
     dataset = validation_split(args.val_of) if args.val_of else open_dataset(args.data)
-    result = evaluate_model(landmarker.predictor, dataset, detector, args.norm, progress=not args.no_progress)
+    result = evaluate_model(landmarker.predictor, dataset, end_to_end, args.norm, progress=not args.no_progress)
     r = result.report
     print(f"model {result.model} on {result.dataset} ({r.count} faces, boxes: {result.boxes}, NME by {r.normalization})")
     print("| faces | NME % | median NME % | FR@0.08 % | FR@0.10 % | AUC@0.08 | AUC@0.10 | RMSE px | detected % |")

@@ -2,6 +2,7 @@
 
 from facepoints.detection import haar, yunet  # noqa: F401
 from facepoints.detection.base import (
+    ANY_ANGLE_MODES,
     DEFAULT_DETECTOR,
     DEFAULT_MIN_FACE,
     BoxCalibration,
@@ -14,6 +15,7 @@ from facepoints.detection.base import (
 )
 
 __all__ = [
+    "ANY_ANGLE_MODES",
     "DEFAULT_DETECTOR",
     "DEFAULT_MIN_FACE",
     "BoxCalibration",

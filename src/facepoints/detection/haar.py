@@ -38,8 +38,14 @@ class HaarDetector(FaceDetector):
     def missing_reason(cls) -> str:
         return f"{CASCADE} not found in cv2.data.haarcascades (install opencv-python-headless<5)"
 
-    def __init__(self, score_threshold: float | None = None, min_face: float | None = DEFAULT_MIN_FACE, min_neighbors: int = 5) -> None:
-        super().__init__(score_threshold, min_face)
+    def __init__(
+        self,
+        score_threshold: float | None = None,
+        min_face: float | None = DEFAULT_MIN_FACE,
+        min_neighbors: int = 5,
+        any_angle: str = "auto",
+    ) -> None:
+        super().__init__(score_threshold, min_face, any_angle)
         self.cascade = cv2.CascadeClassifier(str(_cascade_path()))
         self.min_neighbors = min_neighbors
 

@@ -34,6 +34,10 @@ class YuNetDetector(FaceDetector):
     # (the base class's refine_passes) goes only to the faces the model is unsure of (mean point
     # confidence < 0.7: 7 % of the validation split).
     refine_below = 0.7
+    # YuNet finds most upside-down and sideways faces as upright ones (scores mostly 0.6-0.9, eyes on
+    # the mouth), so "auto" also turns the image when no upright face scores this much (docs/detection.md).
+    turn_below = 0.91
+    thread_safe = True  # one cv2.FaceDetectorYN per thread (see __init__)
 
     @classmethod
     def available(cls) -> bool:
@@ -44,9 +48,13 @@ class YuNetDetector(FaceDetector):
         return "this OpenCV has no cv2.FaceDetectorYN (install opencv-python-headless>=4.8)"
 
     def __init__(
-        self, score_threshold: float | None = None, min_face: float | None = DEFAULT_MIN_FACE, weights: str | os.PathLike | None = None
+        self,
+        score_threshold: float | None = None,
+        min_face: float | None = DEFAULT_MIN_FACE,
+        weights: str | os.PathLike | None = None,
+        any_angle: str = "auto",
     ) -> None:
-        super().__init__(score_threshold, min_face)
+        super().__init__(score_threshold, min_face, any_angle)
         self.weights = Path(weights) if weights is not None else resource_path(WEIGHTS)
         if not self.weights.is_file():
             raise FileNotFoundError(f"YuNet weights not found: {self.weights}")

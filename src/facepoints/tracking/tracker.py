@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facepoints.geometry import box_iou, points_box
+from facepoints.geometry import box_iou, oriented_points_box, points_box
 from facepoints.landmarker import Face, FaceLandmarker
 from facepoints.predict import LandmarkResult
 from facepoints.tracking.smoothing import DEFAULT_BETA, DEFAULT_MIN_CUTOFF, LandmarkSmoother
@@ -98,8 +98,8 @@ class Tracker:
     def _detect(self, image: np.ndarray) -> None:
         self._lost = False
         found = self.landmarker.find_faces(image)
-        boxes = self.landmarker.detector.calibration.apply(found.boxes)
-        results = self.landmarker.predictor.predict(image, boxes, flip=self.flip) if len(found) else []
+        boxes, rolls = self.landmarker.first_crops(found)
+        results = self.landmarker.predictor.predict(image, boxes, flip=self.flip, rolls=rolls) if len(found) else []
         kps = [None] * len(found) if found.keypoints is None else list(found.keypoints)
         results = [(r, float(s), b, k) for r, s, b, k in zip(results, found.scores, found.boxes, kps) if r.score >= self.min_score]
         old = [points_box(t.raw) for t in self.tracks]
@@ -131,9 +131,12 @@ class Tracker:
         self.tracks += [self._new_track(r, s, b, k) for j, (r, s, b, k) in enumerate(results) if j not in matched_dets]
 
     def _follow(self, image: np.ndarray, tracks: list[_Track]) -> None:
-        """One model pass per track, its crop taken from its previous landmarks."""
-        boxes = np.stack([points_box(t.raw) for t in tracks])
-        for t, r in zip(tracks, self.landmarker.predictor.predict(image, boxes, refine=0, flip=self.flip)):
+        """One model pass per track, its crop taken from its previous landmarks (turned by their roll)."""
+        predictor = self.landmarker.predictor
+        raw = np.stack([t.raw for t in tracks])
+        rolls = predictor.crop_rolls(predictor.layout.roll(raw) if predictor.upright else np.zeros(len(tracks)))
+        boxes = np.stack([oriented_points_box(p, r) for p, r in zip(raw, rolls)])
+        for t, r in zip(tracks, predictor.predict(image, boxes, refine=0, flip=self.flip, rolls=rolls)):
             t.raw, t.confidence, t.score, t.keypoints5 = r.points, r.confidence, r.score, None
 
     def _drop_duplicates(self) -> None:
