@@ -181,11 +181,15 @@ def test_labelled_states_of_real_faces(name, eyes_closed, mouth_open):
 
 @pytest.mark.slow
 @needs_shared
-def test_classifier_finds_closed_eyes_on_real_faces():
+@pytest.mark.parametrize("model, ratio, slack", [("fast", 0.75, 0.0), ("default", 1.0, 0.01)])
+def test_classifier_finds_closed_eyes_on_real_faces(model, ratio, slack):
     """AFW through the whole pipeline: every face with a labelled closed eye (EAR < 0.12) and
-    every face with both eyes labelled open (EAR > 0.2). The classifier must judge no more of these
-    eyes wrongly (closed ones missed plus open ones called closed) than the aspect ratio of the
-    predicted eyelids does, find a good share of the closed eyes, and keep most open eyes open."""
+    every face with both eyes labelled open (EAR > 0.2). With the fast model, whose eyelids seldom
+    close, the classifier must judge clearly fewer of these eyes wrongly (closed ones missed plus
+    open ones called closed) than the aspect ratio of the predicted eyelids; with the default model,
+    whose eyelids close far more often, no more than 1 % of the judged eyes worse (the two are
+    within a few eyes of each other, and which one wins moves with onnxruntime's and OpenCV's
+    rounding). Either way it finds a good share of the closed eyes and keeps most open eyes open."""
     from facepoints.datasets import open_dataset
 
     ds = open_dataset(str(DATA / "300w" / "afw"))
@@ -196,7 +200,8 @@ def test_classifier_finds_closed_eyes_on_real_faces():
     kept = {"classifier": 0, "ear": 0}
     for i in np.concatenate([closed_faces, open_faces]):
         sample = ds[int(i)]
-        face = min(facepoints.detect(sample.image, eyes=True), key=lambda f: np.linalg.norm(f.points.mean(0) - sample.keypoints.mean(0)))
+        faces = facepoints.detect(sample.image, model=model, eyes=True)
+        face = min(faces, key=lambda f: np.linalg.norm(f.points.mean(0) - sample.keypoints.mean(0)))
         closed = np.array([face.eyes.closed_right, face.eyes.closed_left]) > 0.5
         ears = np.array([face.eyes.ear_right, face.eyes.ear_left]) < EAR_THRESHOLD
         if i in closed_faces:
@@ -207,7 +212,7 @@ def test_classifier_finds_closed_eyes_on_real_faces():
             kept["ear"] += int((~ears).sum())
     total, opened = int((labels[closed_faces] < 0.12).sum()), 2 * len(open_faces)
     wrong = {method: total - found[method] + opened - kept[method] for method in found}
-    assert wrong["classifier"] <= wrong["ear"], (found, kept)
+    assert wrong["classifier"] <= ratio * wrong["ear"] + slack * (total + opened), (found, kept)
     assert found["classifier"] >= 0.4 * total
     assert kept["classifier"] >= 0.95 * opened
 

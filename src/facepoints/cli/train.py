@@ -82,7 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="PATTERN=K", help="show samples whose path contains PATTERN K times per epoch (e.g. 300w/=2)",
     )  # fmt: skip
     p.add_argument("--init", metavar="CHECKPOINT",
-                   help="start from these weights (fine-tune; same model, layout and input)")  # fmt: skip
+                   help="start from these weights (fine-tune; same model, layout and colour; the input size may differ)")  # fmt: skip
     p.add_argument("--out", help="run directory")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt (see below)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")

@@ -55,7 +55,7 @@ class TrainConfig:
     closed_eyes: int = 1  # repeat faces labelled with closed eyes this often per epoch
     turned: int = 1  # repeat faces labelled as turned sideways (|yaw| >= data.TURNED_YAW) this often per epoch
     oversample: dict[str, int] = field(default_factory=dict)  # path substring -> repeats per epoch
-    init: str | None = None  # start from this checkpoint's weights (fine-tuning); same model and layout
+    init: str | None = None  # start from this checkpoint's weights (fine-tuning); same model, layout and input but its size
     progress: bool = True
 
     def __post_init__(self) -> None:
