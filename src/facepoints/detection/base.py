@@ -273,11 +273,12 @@ class FaceDetector:
         return found.select(_nms(found.boxes, found.scores, self.nms_iou)) if len(found) else found
 
     def _check_turns(self, image: np.ndarray, face: Detections) -> Detections:
-        """One upright detection, or the same face found better in another turn: the square region around it
+        """One unsure upright detection, or what the turned region around it shows better: the square region
         (twice its box's longer side, centred, padded black beyond the image) is resized to :attr:`check_side`
-        and searched turned by 90, 180 and 270 degrees; the best-scoring find with its centre in the face's
-        box replaces the face when it outscores it (three small detector calls instead of three whole-image
-        searches). Finds are mapped back exactly (offset, scale, turn), with the turn's roll."""
+        and searched turned by 90, 180 and 270 degrees; the finds centred in the region that outscore the face
+        replace it (three small detector calls instead of three whole-image searches; the box YuNet puts on a
+        sideways face is often beside the face, so a find need not lie in it). Finds are mapped back exactly
+        (offset, scale, turn), with the turn's roll; duplicates across turns are merged by the caller."""
         h, w = image.shape[:2]
         x1, y1, x2, y2 = face.boxes[0]
         side = max(MIN_SIDE, round(2 * max(x2 - x1, y2 - y1)))
@@ -291,10 +292,9 @@ class FaceDetector:
             [self._detect(cv2.rotate(small, turn)).unturned(turn, n, n).mapped(scale, x0 * scale, y0 * scale) for turn in TURNS]
         )
         centres = (finds.boxes[:, :2] + finds.boxes[:, 2:]) / 2
-        inside = np.flatnonzero(((centres >= (x1, y1)) & (centres <= (x2, y2))).all(axis=1))
-        if len(inside) == 0 or finds.scores[inside].max() <= face.scores[0]:
-            return face
-        return finds.select([inside[np.argmax(finds.scores[inside])]])
+        inside = ((centres >= (x0 - 0.5, y0 - 0.5)) & (centres <= (x0 + side - 0.5, y0 + side - 0.5))).all(axis=1)
+        better = inside & (finds.scores > face.scores[0])
+        return finds.select(better) if better.any() else face
 
     def _search(self, image: np.ndarray) -> Detections:
         """The upright search: the whole-image pass and the small-face pass, merged (not yet clipped or sorted)."""
