@@ -31,8 +31,8 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument(
         "--any-angle", nargs="?", const="always", default="auto", choices=ANY_ANGLE_MODES,
-        help="also search the image turned by 90, 180 and 270 degrees: auto (default) when the upright "
-        "search finds no clear face, always (the flag alone), or off",
+        help="also search turned by 90, 180 and 270 degrees: auto (default) the region of each unclear "
+        "face, and the whole image when none is found upright; always (the flag alone) the whole image; off",
     )  # fmt: skip
 
 

@@ -13,9 +13,10 @@ bounded at any photo size), and the boxes of all passes are merged by non-maximu
 
 Faces at any angle (``any_angle``): besides the upright image, the detector can search the image
 turned by 90, 180 and 270 degrees (``cv2.rotate``: exact, no resampling), each turn with the
-whole-image and small-face passes, and map its boxes and keypoints back exactly. ``"auto"`` (the
-default) turns only when the upright search finds no face scoring at least the detector's
-``turn_below``; ``"always"`` turns every time, ``"off"`` never. Unless ``"off"``, each face carries
+whole-image and small-face passes, and map its boxes and keypoints back exactly. ``"always"`` turns
+the whole image every time, ``"off"`` never; ``"auto"`` (the default) checks each upright face scoring
+under the detector's ``turn_below`` on its own region turned three ways, and turns the whole image
+only when nothing is found upright. Unless ``"off"``, each face carries
 the roll implied by the turn it was found in (docs/detection.md).
 
 Each detector also carries a *box calibration*: the median offset and scale that map its
@@ -196,7 +197,7 @@ class FaceDetector:
     refine_passes = 1
     #: ... given only to faces whose mean landmark confidence is below this
     refine_below = float("inf")
-    #: ``any_angle="auto"`` searches the turned image too when no upright face scores at least this
+    #: ``any_angle="auto"`` checks the turned region of each upright face scoring under this
     #: (a detector that finds turned faces upright, with wrong keypoints, sets it: see docs/detection.md)
     turn_below = float("-inf")
     #: side (pixels) of the region around an unsure face as the detector sees it in ``"auto"``'s turn check
@@ -212,8 +213,8 @@ class FaceDetector:
         """``min_face``: the narrowest face (landmark-box width, pixels) to search for; smaller
         values cost a higher-resolution pass on large photos (``None``: the whole-image pass only).
         ``any_angle``: when to search the image turned by 90, 180 and 270 degrees too
-        (:data:`ANY_ANGLE_MODES`; ``"auto"``: only when the upright image shows no face scoring at
-        least :attr:`turn_below`)."""
+        (:data:`ANY_ANGLE_MODES`; ``"auto"``: the region of each face scoring under :attr:`turn_below`,
+        and the whole image when no face is found upright)."""
         if score_threshold is not None:
             self.score_threshold = score_threshold
         if min_face is not None and not min_face > 0:

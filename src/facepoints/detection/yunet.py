@@ -35,7 +35,7 @@ class YuNetDetector(FaceDetector):
     # confidence < 0.7: 7 % of the validation split).
     refine_below = 0.7
     # YuNet finds most upside-down and sideways faces as upright ones (scores mostly 0.6-0.9, eyes on
-    # the mouth), so "auto" also turns the image when no upright face scores this much (docs/detection.md).
+    # the mouth), so "auto" checks the turned region of each upright face scoring under this (docs/detection.md).
     turn_below = 0.91
     thread_safe = True  # one cv2.FaceDetectorYN per thread (see __init__)
 
