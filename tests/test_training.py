@@ -12,7 +12,8 @@ import torch
 from conftest import set_eyelids
 
 from facepoints.checkpoint import CheckpointError, load_model, read_checkpoint
-from facepoints.cli.main import main
+from facepoints.cli.main import build_parser, main
+from facepoints.cli.train import config_from_args
 from facepoints.datasets import open_dataset
 from facepoints.inputs import InputSpec
 from facepoints.training import (
@@ -23,9 +24,11 @@ from facepoints.training import (
     resume,
     split_by_identity,
     train,
+    trainer,
     validation_split,
 )  # fmt: skip
 from facepoints.training.data import TrainingSet as _TS
+from facepoints.training.optimizers import make_optimizer
 from facepoints.training.point_shift import fit_point_shift
 from facepoints.training.validation import validate
 
@@ -46,6 +49,32 @@ def tiny_config(out, **changes):
     return TrainConfig(**cfg)
 
 
+def interrupt_then_resume(cfg, monkeypatch):
+    """Train ``cfg`` until a stop at the start of epoch 2, then ``--resume`` it; returns the summary."""
+    original = _TS.__getitem__
+
+    def interrupt(self, index):
+        if self.epoch == 2:
+            raise KeyboardInterrupt
+        return original(self, index)
+
+    monkeypatch.setattr(_TS, "__getitem__", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg)
+    assert read_checkpoint(os.path.join(cfg.out, "last.pt"))["train_state"]["epoch"] == 1
+    load_model(os.path.join(cfg.out, "best.pt"))  # a usable checkpoint survives the interrupt
+    monkeypatch.setattr(_TS, "__getitem__", original)
+    return resume(cfg.out, progress=False)
+
+
+def assert_same_weights(run_a, run_b):
+    """The two runs' last.pt hold the same weights (to float rounding)."""
+    a = read_checkpoint(run_a / "last.pt")["state_dict"]
+    b = read_checkpoint(run_b / "last.pt")["state_dict"]
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-6), key
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, one_torch_thread):
     """The folder of a finished one-epoch tiny run, trained once for the tests that only read a run
@@ -63,30 +92,61 @@ def test_run_files_and_exact_resume(tmp_path, monkeypatch):
         assert (tmp_path / "a" / name).is_file(), name
 
     # the same run, interrupted at the start of epoch 2, then resumed
-    original = _TS.__getitem__
-
-    def interrupt(self, index):
-        if self.epoch == 2:
-            raise KeyboardInterrupt
-        return original(self, index)
-
-    monkeypatch.setattr(_TS, "__getitem__", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        train(tiny_config(tmp_path / "b", epochs=2))
-    assert read_checkpoint(tmp_path / "b" / "last.pt")["train_state"]["epoch"] == 1
-    load_model(tmp_path / "b" / "best.pt")  # a usable checkpoint survives the interrupt
-    monkeypatch.setattr(_TS, "__getitem__", original)
-    resumed = resume(tmp_path / "b", progress=False)
+    resumed = interrupt_then_resume(tiny_config(tmp_path / "b", epochs=2), monkeypatch)
     assert resumed["epochs_run"] == 2
-
-    a = read_checkpoint(tmp_path / "a" / "last.pt")["state_dict"]
-    b = read_checkpoint(tmp_path / "b" / "last.pt")["state_dict"]
-    for key in a:
-        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-6), key
+    assert_same_weights(tmp_path / "a", tmp_path / "b")
     rows_a = list(csv.DictReader(open(tmp_path / "a" / "metrics.csv")))
     rows_b = list(csv.DictReader(open(tmp_path / "b" / "metrics.csv")))
     assert [r["epoch"] for r in rows_b] == ["1", "2"]
     assert [float(r["val_nme"]) for r in rows_a] == pytest.approx([float(r["val_nme"]) for r in rows_b], rel=1e-5)
+
+
+def test_an_sgd_run_resumes_exactly(tmp_path, monkeypatch):
+    # mlp_baseline at 32 px without curves.png: seconds; Nesterov momentum makes the weights depend on the
+    # restored momentum buffers
+    monkeypatch.setattr(trainer, "write_curves", lambda *args: None)
+    cfg = dict(
+        model="mlp_baseline", data=["synthetic:12@1"], val=["synthetic:4@2"], batch_size=4, input_size=32,
+        cache_size=48, epochs=2, optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.0,
+    )  # fmt: skip
+    train(tiny_config(tmp_path / "a", **cfg))
+    interrupt_then_resume(tiny_config(tmp_path / "b", **cfg), monkeypatch)
+    saved = read_checkpoint(tmp_path / "b" / "last.pt")
+    assert saved["config"]["optimizer"] == "sgd" and saved["config"]["nesterov"] is True
+    states = saved["train_state"]["optimizer"]["state"].values()
+    assert states and all("momentum_buffer" in state for state in states)
+    assert_same_weights(tmp_path / "a", tmp_path / "b")
+
+
+def test_the_optimizer_is_the_configured_one():
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    default = TrainConfig(model="fpnet", data=["x"], out="o")
+    built = make_optimizer(params, default)  # today's: AdamW with the config's lr and weight decay
+    assert type(built) is torch.optim.AdamW and (default.lr, default.weight_decay) == (1e-3, 1e-4)
+    assert built.state_dict() == torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-4).state_dict()
+
+    adam = make_optimizer(params, TrainConfig(model="fpnet", data=["x"], out="o", optimizer="adam", lr=0.01))
+    assert type(adam) is torch.optim.Adam
+    assert (adam.param_groups[0]["lr"], adam.param_groups[0]["weight_decay"]) == (0.01, 1e-4)
+    sgd_cfg = TrainConfig(model="fpnet", data=["x"], out="o", optimizer="sgd", momentum=0.8, nesterov=True)
+    sgd = make_optimizer(params, sgd_cfg).param_groups[0]
+    assert (sgd["momentum"], sgd["nesterov"], sgd["weight_decay"]) == (0.8, True, 1e-4)
+
+    args = ["--model", "fpnet", "--data", "x", "--out", "o"]
+    cli = config_from_args(build_parser().parse_args(["train", *args, "--optimizer", "sgd", "--momentum", "0.5"]))
+    assert (cli.optimizer, cli.momentum, cli.nesterov) == ("sgd", 0.5, False)
+    assert TrainConfig.from_dict({"model": "fpnet", "data": ["x"], "out": "o"}).optimizer == "adamw"  # older runs
+
+
+def test_unknown_or_inconsistent_optimizer_settings_are_rejected(capsys):
+    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'; choose from adamw, adam, sgd"):
+        TrainConfig(model="fpnet", data=["x"], out="o", optimizer="rmsprop")
+    for bad in ({"optimizer": "adam", "nesterov": True}, {"optimizer": "sgd", "momentum": 0.0, "nesterov": True}):
+        with pytest.raises(ValueError, match="nesterov needs optimizer sgd"):
+            TrainConfig(model="fpnet", data=["x"], out="o", **bad)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--optimizer", "rmsprop"])
+    assert "invalid choice: 'rmsprop'" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -10,20 +10,21 @@ import sys
 from facepoints.codec import CROP_ALIASES, CROP_MODES
 from facepoints.layouts import list_layouts
 from facepoints.training import LOSSES, TrainConfig, resume, train
-from facepoints.training.config import SCHEDULES, config_default
+from facepoints.training.config import OPTIMIZERS, SCHEDULES, config_default
 from facepoints.training.data import TURNED_YAW
 from facepoints.transforms import AUGMENT_PRESETS
 
 RESUMING = """\
 resuming:
-  --resume RUN_DIR continues the run in RUN_DIR from its last.pt, with the run's saved settings
-  (only --epochs, --workers and --no-progress apply). With the run's own epoch count it is exact:
-  weights, lr, random streams and early-stopping count are those of an uninterrupted run, and a
-  finished run trains nothing more (it only writes model.pt again). With --epochs N the run is
-  extended (or cut) to N epochs: a cosine schedule is re-stretched so that epoch e trains at the
-  lr epoch e of an N-epoch cosine has (a finished 160-epoch run resumed with --epochs 200 starts at
-  about 10 % of --lr and anneals to 1 % again by epoch 200, instead of staying at 1 %); plateau and
-  none keep their lr; early stopping counts from 0 again.
+  --resume RUN_DIR continues the run in RUN_DIR from its last.pt, with the run's saved settings,
+  its optimizer among them (only --epochs, --workers and --no-progress apply). With the run's own
+  epoch count it is exact: weights, optimizer state, lr, random streams and early-stopping count
+  are those of an uninterrupted run, and a finished run trains nothing more (it only writes
+  model.pt again). With --epochs N the run is extended (or cut) to N epochs: a cosine schedule is
+  re-stretched so that epoch e trains at the lr epoch e of an N-epoch cosine has (a finished
+  160-epoch run resumed with --epochs 200 starts at about 10 % of --lr and anneals to 1 % again by
+  epoch 200, instead of staying at 1 %); plateau and none keep their lr; early stopping counts
+  from 0 again.
 """
 
 
@@ -45,8 +46,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int,
                    help=f"epochs (default {_default('epochs')}; with --resume: a new total, see below)")  # fmt: skip
     p.add_argument("--batch-size", type=int, default=config_default("batch_size"), help="(default %(default)s)")
-    p.add_argument("--lr", type=float, default=config_default("lr"), help="AdamW learning rate (default %(default)s)")
+    p.add_argument(
+        "--optimizer", default=config_default("optimizer"), choices=OPTIMIZERS,
+        help="adamw (decoupled weight decay), adam (weight decay as L2) or sgd (default %(default)s)",
+    )  # fmt: skip
+    p.add_argument("--lr", type=float, default=config_default("lr"), help="learning rate (default %(default)s)")
     p.add_argument("--weight-decay", type=float, default=config_default("weight_decay"), help="(default %(default)s)")
+    p.add_argument("--momentum", type=float, default=config_default("momentum"),
+                   help="sgd momentum (default %(default)s)")  # fmt: skip
+    p.add_argument("--nesterov", action="store_true", help="sgd with Nesterov momentum")
     p.add_argument("--loss", default=config_default("loss"), choices=sorted(LOSSES), help="(default %(default)s)")
     p.add_argument("--augment", default=config_default("augment"), choices=sorted(AUGMENT_PRESETS),
                    help="augmentation preset (default %(default)s)")  # fmt: skip
@@ -108,7 +116,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     given = {"epochs": args.epochs, "workers": args.workers}
     return TrainConfig(
         model=args.model, data=args.data, out=args.out, val=args.val, val_split=args.val_split,
-        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, loss=args.loss, augment=args.augment,
+        batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
+        momentum=args.momentum, nesterov=args.nesterov, loss=args.loss, augment=args.augment,
         schedule=args.schedule, patience=args.patience, clip=args.clip, seed=args.seed,
         crop=CROP_ALIASES.get(args.crop, args.crop), input_size=args.input_size, grey=not args.rgb,
         cache_size=args.cache_size, model_kwargs=json.loads(args.model_args), layout=args.layout,

@@ -12,7 +12,11 @@ from facepoints.layouts import get_layout
 from facepoints.training.losses import LOSSES, LossName
 from facepoints.transforms import AUGMENT_PRESETS
 
-__all__ = ["SCHEDULES", "Augment", "CropMode", "Schedule", "TrainConfig", "config_default"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "Augment", "CropMode", "Optimizer", "Schedule", "TrainConfig", "config_default"]
+
+#: How the weights move: AdamW (decoupled weight decay), Adam (weight decay added to the gradient, as L2
+#: regularization) or SGD with momentum (optionally Nesterov's).
+Optimizer = Literal["adamw", "adam", "sgd"]
 
 #: How the learning rate moves over the epochs: cosine annealing to 1 % of ``lr``, halving when the validation
 #: score stalls, or constant.
@@ -23,6 +27,7 @@ Augment = Literal["none", "flip", "light", "strong"]
 CropMode = Literal["face", "full", "rescale-crop"]
 
 SCHEDULES: tuple[str, ...] = get_args(Schedule)
+OPTIMIZERS: tuple[str, ...] = get_args(Optimizer)
 
 
 @dataclass
@@ -36,8 +41,11 @@ class TrainConfig:
     val_split: float = 0.1
     epochs: int = 30
     batch_size: int = 32
+    optimizer: Optimizer = "adamw"
     lr: float = 1e-3
     weight_decay: float = 1e-4
+    momentum: float = 0.9  # sgd only
+    nesterov: bool = False  # sgd only: Nesterov momentum
     loss: LossName = "wing"
     augment: Augment = "light"
     schedule: Schedule = "cosine"
@@ -65,12 +73,15 @@ class TrainConfig:
             )
             self.crop = CROP_ALIASES[self.crop]
         for name, value, allowed in (
-            ("schedule", self.schedule, SCHEDULES), ("loss", self.loss, tuple(LOSSES)),
+            ("optimizer", self.optimizer, OPTIMIZERS), ("schedule", self.schedule, SCHEDULES),
+            ("loss", self.loss, tuple(LOSSES)),
             ("augment", self.augment, tuple(AUGMENT_PRESETS)), ("crop", self.crop, (None, *CROP_MODES)),
         ):  # fmt: skip
             if value not in allowed:
                 choices = ", ".join(a for a in allowed if a is not None)
                 raise ValueError(f"unknown {name} {value!r}; choose from {choices}")
+        if self.nesterov and not (self.optimizer == "sgd" and self.momentum > 0):
+            raise ValueError("nesterov needs optimizer sgd with a momentum above 0")
         if self.layout is not None:
             get_layout(self.layout)  # an unknown name fails before any data is read
 

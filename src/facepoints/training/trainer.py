@@ -1,4 +1,4 @@
-"""The trainer behind ``facepoints train``: AdamW, schedules, early stopping, checkpoints, resume, DDP.
+"""The trainer behind ``facepoints train``: optimizers, schedules, early stopping, checkpoints, resume, DDP.
 
 A run directory holds ``last.pt`` (full state, written after every epoch), ``best.pt``
 (best validation score so far, scored with a point shift as shipped models are), ``model.pt``
@@ -22,7 +22,8 @@ rank 0 alone writes files and metrics are averaged across ranks.
 The parts: :mod:`~facepoints.training.config` (what a run depends on),
 :mod:`~facepoints.training.distributed` (processes), :mod:`~facepoints.training.prepare` (data, model,
 loaders), :mod:`~facepoints.training.loop` (an epoch, model selection, early stopping),
-:mod:`~facepoints.training.validation`, :mod:`~facepoints.training.schedule`,
+:mod:`~facepoints.training.validation`, :mod:`~facepoints.training.optimizers` (AdamW, Adam or SGD),
+:mod:`~facepoints.training.schedule`,
 :mod:`~facepoints.training.checkpointing` and :mod:`~facepoints.training.reports` (curves, summary).
 """
 
@@ -44,6 +45,7 @@ from facepoints.training.config import TrainConfig
 from facepoints.training.distributed import Processes, start_processes, stop_processes, wait_for_all
 from facepoints.training.loop import EpochResult, LossStep, Progress, train_epoch
 from facepoints.training.losses import get_loss
+from facepoints.training.optimizers import make_optimizer
 from facepoints.training.point_shift import fit_point_shift
 from facepoints.training.prepare import RunSetup, make_loader, open_data, prepare_run
 from facepoints.training.reports import Summary, log_epoch, summarize, write_curves, write_metrics, write_summary
@@ -104,7 +106,7 @@ def _fit_network(
     step: torch.nn.Module = LossStep(run.model, loss_fn)
     if processes.world > 1:
         step = DistributedDataParallel(step)
-    optimizer = torch.optim.AdamW(run.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = make_optimizer(run.model.parameters(), cfg)
     scheduler = make_scheduler(optimizer, cfg)
     progress = Progress(score_name(run.layout))
     if state is not None:
