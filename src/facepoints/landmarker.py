@@ -209,8 +209,9 @@ class FaceLandmarker:
             turns = passes[:, None]
         else:  # then the other quarter turns, tried only on faces the model is unsure of
             turns = np.stack([keypoints, passes] + [snap_roll(passes + q, 0.0) for q in (90.0, 180.0, -90.0)], axis=1)
-        boxes = np.stack([calibration.apply(found.boxes, turn) for turn in turns.T], axis=1)
-        return boxes, turns
+        count = turns.shape[1]
+        boxes = calibration.apply(np.repeat(np.asarray(found.boxes).reshape(-1, 4), count, axis=0), turns.reshape(-1))
+        return boxes.reshape(len(turns), count, 4), turns
 
 
 def keypoint_rolls(keypoints: np.ndarray) -> np.ndarray:
