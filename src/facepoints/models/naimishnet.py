@@ -1,4 +1,4 @@
-"""NaimishNet: Agarwal, Agarwal & Gupta, "Facial Key Points Detection using Deep
+"""NaimishNet: Agarwal, Krohn-Grimberghe & Vyas, "Facial Key Points Detection using Deep
 Convolutional Neural Network - NaimishNet" (arXiv:1710.00977, 2017).
 
 96x96 grey input; four conv blocks (32/64/128/256 filters with kernels 4/3/2/1), each
