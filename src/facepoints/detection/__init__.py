@@ -15,14 +15,6 @@ from facepoints.detection.base import (
 )
 
 __all__ = [
-    "ANY_ANGLE_MODES",
-    "DEFAULT_DETECTOR",
-    "DEFAULT_MIN_FACE",
-    "BoxCalibration",
-    "Detections",
-    "FaceDetector",
-    "detector_calibration",
-    "get_detector",
-    "list_detectors",
-    "register_detector",
-]
+    "ANY_ANGLE_MODES", "DEFAULT_DETECTOR", "DEFAULT_MIN_FACE", "BoxCalibration", "Detections", "FaceDetector",
+    "detector_calibration", "get_detector", "list_detectors", "register_detector",
+]  # fmt: skip
