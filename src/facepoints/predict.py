@@ -40,6 +40,9 @@ DEFAULT_UNSURE_BELOW = 0.6
 #: Refinement passes a face may get while its crop is not upright (its points' roll differs from
 #: the crop's by ``min_roll`` or more), when refinement is on: detector keypoints lag large rolls.
 ROLL_PASSES = 2
+#: Candidate first crops closer than this (degrees) to an earlier candidate are not run: the model,
+#: trained on crops turned by up to 35 degrees, and the roll passes settle a face between them.
+CANDIDATES_APART = 45.0
 
 
 @dataclass
@@ -205,14 +208,14 @@ class Predictor:
         """The first pass over candidate crops ``boxes (F, C, 4)``, ``turns (F, C)``: each face's
         most confident candidate's points, confidences, box and turn. The first
         ``FALLBACK_FROM`` candidates run for every face, the others only for faces whose mean
-        point confidence stays below ``unsure_below`` on those; a candidate turned like an
-        earlier one (within ``min_roll``) is not run again."""
+        point confidence stays below ``unsure_below`` on those; a candidate turned within
+        :data:`CANDIDATES_APART` of an earlier one is not run."""
         if turns.shape[1] == 1:
             points, conf = self._pass(images, owner, boxes[:, 0], turns[:, 0], flip)
             return points, conf, boxes[:, 0].copy(), turns[:, 0].copy()
         distinct = np.ones(turns.shape, bool)
         for c in range(1, turns.shape[1]):
-            distinct[:, c] = (_turn_between(turns[:, c : c + 1], turns[:, :c]) >= self.min_roll).all(axis=1)
+            distinct[:, c] = (_turn_between(turns[:, c : c + 1], turns[:, :c]) >= CANDIDATES_APART).all(axis=1)
         score = np.full(turns.shape, -np.inf)
         points = np.zeros((*turns.shape, self.layout.num_points, 2), np.float32)
         conf = np.zeros((*turns.shape, self.layout.num_points), np.float32)
