@@ -26,7 +26,8 @@ Protocol:
   not change, so the angles compare directly.
 - Timing: wall ms per image of the whole detect call on one thread, image decoding excluded (the
   peers report the same); facepoints' methods run one after another on each image, so that the load
-  of the machine weighs on them alike. ms/face divides the total time by the faces the method
+  of the machine weighs on them alike, each method first on every third image (the first call on a
+  freshly read image pays for bringing it into the caches). ms/face divides the total time by the faces the method
   returned (every set image holds one labelled face).
 
 ``--limit N`` takes every k-th face of a set (k = ceil(size / N)), as ``benchmarks/landmarks.py`` does.
@@ -136,9 +137,11 @@ def run_facepoints(
     """Every facepoints landmarker on every turned image, one after another on each image."""
     runs = {name: {angle: Run() for angle in turned} for name in landmarkers}
     jobs = [(angle, path, gt) for angle, (paths, gts) in turned.items() for path, gt in zip(paths, gts)]
-    for angle, path, gt in tqdm(jobs, desc=f"{label}: facepoints", unit="image", mininterval=10):
+    names = list(landmarkers)
+    for k, (angle, path, gt) in enumerate(tqdm(jobs, desc=f"{label}: facepoints", unit="image", mininterval=10)):
         image = load_image(path)
-        for name, landmarker in landmarkers.items():
+        for name in names[k % len(names) :] + names[: k % len(names)]:  # each method first in turn
+            landmarker = landmarkers[name]
             t0 = time.perf_counter()
             faces = landmarker.detect(image)
             ms = 1000 * (time.perf_counter() - t0)
