@@ -413,3 +413,88 @@ def test_validation_split_reopens_the_faces_a_run_held_out(tmp_path, capsys):
     assert f"| all {len(held_out)} |" in out and "of synthetic:16@1 |" in out and "of synthetic:16@3 |" in out
     with pytest.raises(ValueError, match="no last.pt or model.pt"):
         validation_split(tmp_path / "nothing")
+
+
+def test_bn_recalibration_gathers_dropout_free_statistics():
+    from facepoints.training.bn_recalibration import recalibrate_batch_norm, recalibration_loader
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Dropout(0.5), torch.nn.BatchNorm1d(6))
+    batches = [torch.randn(16, 4) * 3 + 1 for _ in range(3)]
+    model.train()
+    for x in batches:  # running statistics gathered the usual way, with dropout on
+        model(x)
+    with torch.no_grad():
+        clean = [model[0](x) for x in batches]  # the activations batch norm sees with dropout off
+    bn = model[2]
+    expected_mean = torch.stack([a.mean(0) for a in clean]).mean(0)
+    expected_var = torch.stack([a.var(0, unbiased=True) for a in clean]).mean(0)
+    assert not torch.allclose(bn.running_var, expected_var, rtol=0.05)  # dropout inflated them
+
+    assert recalibrate_batch_norm(model, [{"image": x} for x in batches]) == 3
+    assert torch.allclose(bn.running_mean, expected_mean, atol=1e-5)
+    assert torch.allclose(bn.running_var, expected_var, rtol=1e-5, atol=1e-6)
+    assert model.training and model[1].training and bn.training and bn.momentum == 0.1  # modes restored
+    model.eval()
+    recalibrate_batch_norm(model, batches)
+    assert not any(m.training for m in model.modules())
+    assert recalibrate_batch_norm(model, []) == 0 and torch.allclose(bn.running_var, expected_var, rtol=1e-5)
+
+    # the batches: the same full ones on every call, whatever the global random state
+    first = [b.tolist() for b in recalibration_loader(list(range(50)), 3, 8, seed=4)]
+    torch.manual_seed(123)
+    assert [b.tolist() for b in recalibration_loader(list(range(50)), 3, 8, seed=4)] == first
+    assert [len(b) for b in first] == [8, 8, 8] and len({i for b in first for i in b}) == 24
+    assert [len(b) for b in recalibration_loader(list(range(5)), 3, 8, seed=4)] == [5]
+
+
+def test_bn_recalibration_off_is_todays_run_and_on_changes_only_the_statistics(tmp_path, finished_run, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("recalibrated with --bn-recalibrate 0")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(trainer, "recalibrate_batch_norm", refuse)
+        train(tiny_config(tmp_path / "off", epochs=1, bn_recalibrate=0))
+    today = read_checkpoint(finished_run / "last.pt")
+    off = read_checkpoint(tmp_path / "off" / "last.pt")
+    assert all(torch.equal(today["state_dict"][k], off["state_dict"][k]) for k in today["state_dict"])
+    scores = [
+        [{k: v for k, v in h.items() if k != "seconds"} for h in run["train_state"]["history"]] for run in (today, off)
+    ]
+    assert scores[0] == scores[1]
+
+    train(tiny_config(tmp_path / "on", epochs=1, bn_recalibrate=2))
+    on = read_checkpoint(tmp_path / "on" / "last.pt")
+    assert on["config"]["bn_recalibrate"] == 2
+    stats = [k for k in today["state_dict"] if "running_" in k]
+    assert stats and any(not torch.equal(today["state_dict"][k], on["state_dict"][k]) for k in stats)
+    weights = [k for k in today["state_dict"] if "running_" not in k and "num_batches" not in k]
+    assert all(torch.equal(today["state_dict"][k], on["state_dict"][k]) for k in weights)  # training untouched
+    shipped = read_checkpoint(tmp_path / "on" / "model.pt")["state_dict"]
+    assert all(torch.equal(shipped[k], on["state_dict"][k]) for k in stats)  # model.pt: recalibrated statistics
+
+
+def test_bn_recalibrate_flag_round_trips_through_cli_and_config():
+    args = ["train", "--model", "alexnet_fkp", "--data", "x", "--out", "o"]
+    assert config_from_args(build_parser().parse_args(args)).bn_recalibrate == 0
+    cfg = config_from_args(build_parser().parse_args([*args, "--bn-recalibrate", "50"]))
+    assert cfg.bn_recalibrate == 50
+    from dataclasses import asdict
+
+    assert TrainConfig.from_dict(asdict(cfg)).bn_recalibrate == 50
+    assert TrainConfig.from_dict({"model": "fpnet", "data": ["x"], "out": "o"}).bn_recalibrate == 0  # older runs
+    with pytest.raises(ValueError, match="bn_recalibrate must be >= 0"):
+        TrainConfig(model="fpnet", data=["x"], out="o", bn_recalibrate=-1)
+
+
+def test_a_run_with_bn_recalibration_resumes_exactly(tmp_path, monkeypatch):
+    monkeypatch.setattr(trainer, "write_curves", lambda *args: None)
+    cfg = {
+        "data": ["synthetic:12@1"], "val": ["synthetic:4@2"], "batch_size": 4, "input_size": 32, "cache_size": 48,
+        "epochs": 2, "bn_recalibrate": 2,
+    }  # fmt: skip
+    train(tiny_config(tmp_path / "a", **cfg))
+    interrupt_then_resume(tiny_config(tmp_path / "b", **cfg), monkeypatch)
+    assert_same_weights(tmp_path / "a", tmp_path / "b")
+    scores = [(tmp_path / run / "metrics.csv").read_text().splitlines() for run in ("a", "b")]
+    assert [row.split(",")[:-1] for row in scores[0]] == [row.split(",")[:-1] for row in scores[1]]

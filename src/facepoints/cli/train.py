@@ -91,6 +91,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )  # fmt: skip
     p.add_argument("--init", metavar="CHECKPOINT",
                    help="start from these weights (fine-tune; same model, layout and colour; the input size may differ)")  # fmt: skip
+    p.add_argument(
+        "--bn-recalibrate", type=int, default=config_default("bn_recalibrate"), metavar="N",
+        help="after each epoch, re-estimate batch-norm statistics with dropout off over N batches of "
+        "un-augmented training faces, for models whose dropout feeds batch norm; 0: off (default %(default)s)",
+    )  # fmt: skip
     p.add_argument("--out", help="run directory")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt (see below)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
@@ -122,7 +127,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         crop=CROP_ALIASES.get(args.crop, args.crop), input_size=args.input_size, grey=not args.rgb,
         cache_size=args.cache_size, model_kwargs=json.loads(args.model_args), layout=args.layout,
         complete_only=args.complete_only, init=args.init, closed_eyes=args.closed_eyes, turned=args.turned,
-        oversample=_parse_oversample(args.oversample), progress=not args.no_progress,
+        oversample=_parse_oversample(args.oversample), bn_recalibrate=args.bn_recalibrate,
+        progress=not args.no_progress,
         **{k: v for k, v in given.items() if v is not None},
     )  # fmt: skip
 

@@ -64,6 +64,9 @@ class TrainConfig:
     turned: int = 1  # repeat faces labelled as turned sideways (|yaw| >= data.TURNED_YAW) this often per epoch
     oversample: dict[str, int] = field(default_factory=dict)  # path substring -> repeats per epoch
     init: str | None = None  # start from this checkpoint's weights (fine-tuning); same model, layout and input but its size
+    # after each epoch, re-estimate batch-norm statistics with dropout off over this many batches of
+    # un-augmented training faces (0: off); see facepoints.training.bn_recalibration
+    bn_recalibrate: int = 0
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -82,6 +85,8 @@ class TrainConfig:
                 raise ValueError(f"unknown {name} {value!r}; choose from {choices}")
         if self.nesterov and not (self.optimizer == "sgd" and self.momentum > 0):
             raise ValueError("nesterov needs optimizer sgd with a momentum above 0")
+        if self.bn_recalibrate < 0:
+            raise ValueError(f"bn_recalibrate must be >= 0 batches, got {self.bn_recalibrate}")
         if self.layout is not None:
             get_layout(self.layout)  # an unknown name fails before any data is read
 

@@ -19,6 +19,9 @@ starts at about 10 % of ``--lr``, not at the floor it ended on; see :mod:`facepo
 Under ``torchrun`` the same command trains with DistributedDataParallel (gloo on CPU, nccl on GPU);
 rank 0 alone writes files and metrics are averaged across ranks.
 
+``--bn-recalibrate N`` re-estimates the batch-norm statistics with dropout off after every epoch, before
+it is scored (:mod:`facepoints.training.bn_recalibration`); every rank does so on the same batches.
+
 The parts: :mod:`~facepoints.training.config` (what a run depends on),
 :mod:`~facepoints.training.distributed` (processes), :mod:`~facepoints.training.prepare` (data, model,
 loaders), :mod:`~facepoints.training.loop` (an epoch, model selection, early stopping),
@@ -40,6 +43,7 @@ from torch.nn.parallel import DistributedDataParallel
 from facepoints.checkpoint import read_checkpoint
 from facepoints.datasets.base import LandmarkDataset
 from facepoints.models.baselines import MeanShape
+from facepoints.training.bn_recalibration import recalibrate_batch_norm, recalibration_loader
 from facepoints.training.checkpointing import RunFiles, restore_progress
 from facepoints.training.config import TrainConfig
 from facepoints.training.distributed import Processes, start_processes, stop_processes, wait_for_all
@@ -145,6 +149,9 @@ def _run_epochs(
                 return True
             t0 = time.time()
             train_loss = train_epoch(step, run.model, optimizer, run, cfg, processes, epoch)
+            if cfg.bn_recalibrate:  # before scoring, so validation, best.pt and model.pt use the new statistics
+                batches = recalibration_loader(run.unaugmented, cfg.bn_recalibrate, cfg.batch_size, cfg.seed)
+                recalibrate_batch_norm(run.model, batches, processes.device)
             scores = validator(run.model)
             lr = optimizer.param_groups[0]["lr"]
             step_schedule(scheduler, selection_score(scores, progress.score_name))
