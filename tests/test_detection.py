@@ -109,7 +109,7 @@ def test_yunet_runs_through_opencv_with_the_bundled_weights_and_no_yuface():
     assert importlib.util.find_spec("yuface") is None
     detector = get_detector()
     assert detector.name == "yunet" and detector.weights.is_file()
-    assert isinstance(detector._network(), cv2.FaceDetectorYN)
+    assert isinstance(detector._network((320, 320)), cv2.FaceDetectorYN)
 
 
 def test_unknown_or_corrupt_detector_weights_are_clear_errors(tmp_path):
