@@ -122,6 +122,12 @@ class Predictor:
         rolls = np.asarray(rolls, np.float64)
         return snap_roll(rolls, self.min_roll) if self.upright else np.zeros_like(rolls)
 
+    def point_turns(self, points: np.ndarray) -> np.ndarray:
+        """The turns (degrees) of crops taken around faces' points ``(K, N, 2)`` (refinement passes,
+        tracking): the points' roll, snapped; none without ``upright``."""
+        points = np.asarray(points)
+        return self.crop_rolls(self.layout.roll(points)) if self.upright else np.zeros(len(points))
+
     def _pass(
         self, images: list[np.ndarray], owner: np.ndarray, boxes: np.ndarray, rolls: np.ndarray, flip: bool
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -189,7 +195,7 @@ class Predictor:
         points, conf, used, turn = self._first_pass(images, owner, boxes_c, turns_c, flip)
         unsure = conf.mean(axis=1) < self.refine_below  # the faces the model is unsure of
         for step in range(max(passes, ROLL_PASSES if self.upright and passes else 0)):
-            found = self.crop_rolls(self.layout.roll(points)) if self.upright else turn
+            found = self.point_turns(points)
             active = np.flatnonzero((unsure & (step < passes)) | (_turn_between(found, turn) >= self.min_roll))
             if len(active) == 0:
                 break

@@ -134,7 +134,7 @@ class Tracker:
         """One model pass per track, its crop taken from its previous landmarks (turned by their roll)."""
         predictor = self.landmarker.predictor
         raw = np.stack([t.raw for t in tracks])
-        rolls = predictor.crop_rolls(predictor.layout.roll(raw) if predictor.upright else np.zeros(len(tracks)))
+        rolls = predictor.point_turns(raw)
         boxes = np.stack([oriented_points_box(p, r) for p, r in zip(raw, rolls)])
         for t, r in zip(tracks, predictor.predict(image, boxes, refine=0, flip=self.flip, rolls=rolls)):
             t.raw, t.confidence, t.score, t.keypoints5 = r.points, r.confidence, r.score, None
