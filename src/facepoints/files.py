@@ -352,12 +352,13 @@ def _pipeline(
     pool = ThreadPoolExecutor(max_workers=readers, thread_name_prefix="facepoints-read")
     writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="facepoints-write")
     stopped: BaseException | None = None
+    ahead = 2 * batch + readers  # images read (or being read) ahead of the landmark step
     try:
         with _opencv_threads(1):
             while reading or stopped is None:
-                for job in islice(todo, 2 * batch + readers - len(reading)) if stopped is None else ():
+                for job in islice(todo, ahead - len(reading)) if stopped is None else ():
                     reading.append(pool.submit(_read_one, job, landmarker))
-                if len(reading) < 2 * batch + readers:
+                if len(reading) < ahead:
                     # every image is queued: the readers end after the last one, and so do their detector
                     # networks (one per thread, YuNet's holds ~90 MB after a 9 MP photo) before the drawing
                     pool.shutdown(wait=False)
