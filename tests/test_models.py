@@ -188,6 +188,19 @@ def test_fpnet_gaussian_cell_targets():
     assert torch.isfinite(loss) and soft.head.weight.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("scale", [0.0, 0.5, 1.0])
+def test_naimishnet_dropout_scales_the_papers_probabilities(scale):
+    model = create_model("naimishnet", dropout=scale)
+    probabilities = [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert probabilities == pytest.approx([scale * p for p in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)])
+    x = torch.rand(2, 1, 96, 96)
+    model.train()
+    same = torch.equal(model(x), model(x))  # in training mode, only dropout makes two calls differ
+    assert same == (scale == 0.0)
+    with pytest.raises(ValueError, match="dropout"):
+        create_model("naimishnet", dropout=1.5)
+
+
 def test_unknown_model_name():
     with pytest.raises(KeyError, match="unknown model 'nope'"):
         create_model("nope")
