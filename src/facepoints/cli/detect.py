@@ -30,7 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="CPU threads for the landmark model (default: all cores; 1 for folders, whose images run in parallel)",
     )  # fmt: skip
     p.add_argument("--refine", type=int, help="extra landmark passes re-cropped on the previous points, for every face (default: the detector's; yunet: 1 for unsure faces only)")
-    p.add_argument("--batch", type=int, default=8, help="folders: images whose faces share one model batch")
+    p.add_argument(
+        "--batch", type=int,
+        help="folders: images whose faces share one model batch (default 8; 32 with --engine ray, one Ray task each)",
+    )  # fmt: skip
     p.add_argument("--pose", action="store_true", help="add head pose (yaw, pitch, roll) to each face")
     p.add_argument("--eyes", action="store_true", help="add eye and mouth state (EAR, MAR) to each face")
     p.add_argument("--expression", action="store_true", help="add expression measures (smile, mouth, brows)")
@@ -59,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     done = skipped = failed = failed_before = 0
     for result in detect_files(
         inputs, landmarker, args.out, draw=not args.no_draw, progress=not args.no_progress,
-        pose=args.pose, eyes=args.eyes, expression=args.expression, batch=args.batch,
+        pose=args.pose, eyes=args.eyes, expression=args.expression, **batch_option(args),
     ):  # fmt: skip
         if result.skipped:
             skipped += 1
@@ -86,6 +89,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def batch_option(args: argparse.Namespace) -> dict:
+    """``--batch`` as the engine's keyword, or nothing: each engine keeps its own default."""
+    return {} if args.batch is None else {"batch": args.batch}
+
+
 def folder_threads(threads: int | None, inputs: list[str]) -> int | None:
     """The landmark model's threads: as asked, else one when a folder is among the inputs (its images
     are decoded and searched on one reader thread per core, which keep the cores busy), else all cores."""
@@ -105,7 +113,7 @@ def run_ray(args: argparse.Namespace, inputs: list[str]) -> int:
                   "backend": args.backend, "min_face": args.min_face or None, "any_angle": args.any_angle}  # fmt: skip
     result = detect_ray(
         inputs, args.out, landmarker, pose=args.pose, eyes=args.eyes, expression=args.expression, address=args.address,
-        actors=args.actors, threads=args.threads or 1, batch=args.batch, progress=not args.no_progress,
+        actors=args.actors, threads=args.threads or 1, progress=not args.no_progress, **batch_option(args),
     )  # fmt: skip
     report = sys.stderr if args.json else sys.stdout
     for record in result.records or []:
