@@ -400,9 +400,9 @@ def detect_ray(
     ``backend``, ``min_face``), one landmarker per actor. ``address``: the cluster to join (``"auto"``,
     ``"ray://host:10001"``; default: Ray on this machine, unless it runs in this process already).
     ``actors`` (default: the cluster's CPUs / ``threads``) each use ``threads`` CPUs; ``batch`` images share
-    one model batch and make one Ray task (32: on 2 cores, 8 gave 0.45x the local engine's throughput on
-    Udacity test and 32 gave 0.6x, as the per-task cost of Ray Data weighs less; docs/scale.md). Images already recorded in ``OUT/parquet/`` are skipped (resume); ``OUT/results.jsonl``
-    is rewritten with every record when there are at most ``jsonl_limit``. Bad arguments raise before any work.
+    one model batch and make one Ray task (the larger, the less Ray Data's per-task cost weighs; docs/scale.md).
+    Images already recorded in ``OUT/parquet/`` are skipped (resume); ``OUT/results.jsonl`` is rewritten
+    with every record when there are at most ``jsonl_limit``. Bad arguments raise before any work.
     """
     require_ray()
     begin = time.perf_counter()

@@ -6,9 +6,8 @@ ELU + 2x2 max-pool + dropout (0.1, 0.2, 0.3, 0.4); dense 1000 (ELU, dropout 0.5)
 dense 1000 (linear, dropout 0.6), dense ``2 * num_points``.
 
 ``dropout`` scales every dropout probability (1: the paper's). On the converted Udacity faces, whose
-framing varies more than Kaggle's crops, the paper's dropout keeps the network underfitting: its
-training loss (with dropout on) stays about 17 times kaggle_cnn's, and without dropout it reaches 2.21 px
-Kaggle RMSE instead of 3.63 (docs/models.md).
+framing varies more than Kaggle's crops, the paper's dropout keeps the network underfitting; the
+recipe ``naimishnet_dropout`` trains it without (results in docs/models.md).
 """
 
 from __future__ import annotations
