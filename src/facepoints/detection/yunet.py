@@ -25,7 +25,7 @@ WEIGHTS = "yunet_n_640_640.onnx"
 @register_detector("yunet")
 class YuNetDetector(FaceDetector):
     max_side = 960
-    tile = 960
+    tile = 640
     smallest_face = 20.0  # landmark-box width at the detector's input found reliably (docs/detection.md)
     score_threshold = 0.6
     calibration = BoxCalibration(dx=0.000, dy=0.128, sx=1.057, sy=0.754)  # benchmarks/detectors.py --calibrate (1,713 faces)
