@@ -1,5 +1,6 @@
 """Transforms move keypoints exactly with the pixels, and can be undone."""
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -35,6 +36,7 @@ from facepoints.transforms import (
     seed_train_transform,
     warp,
 )
+from facepoints.geometry import _prefilter
 from facepoints.viz import fit_to_tile
 
 # A left/right symmetric set of well-separated points: the flip permutation maps it onto itself.
@@ -110,6 +112,18 @@ def test_upscaling_is_exact_to_a_fraction_of_a_pixel():
     """Sensitive to the half-pixel convention: a resize that maps x -> s * x is off by (s - 1) / 2 px."""
     src = dot_sample(h=90, w=120, sigma=1.2)
     assert assert_dots_follow(Rescale((360, 480))(src), tol=0.35) >= 6
+
+
+def test_strongly_shrunk_crop_of_a_large_image_shrinks_only_what_it_sees():
+    """A small crop of a large image area-averages only the part it sees (not the whole photo): the dots
+    still follow the points, and the pixels match those of shrinking the whole image first."""
+    src = dot_sample(h=900, w=1400, sigma=8)
+    out = FaceCrop(64, margin=0.25)(src, sample_rng(0, 0, 0))
+    assert assert_dots_follow(out, tol=0.5) >= 6
+    whole, m = _prefilter(src.image, out.affine)  # no output size: the whole image is shrunk
+    reference = cv2.warpAffine(whole, m[:2], (64, 64), flags=cv2.INTER_LINEAR)
+    assert np.abs(out.image.astype(int) - reference).max() <= 12
+    assert np.abs(out.image.astype(float) - reference).mean() <= 0.5
 
 
 def test_fit_to_tile_keeps_dots():

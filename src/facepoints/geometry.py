@@ -62,18 +62,36 @@ def upright_matrix(centre: tuple[float, float] | np.ndarray, roll: float) -> np.
     return np.vstack([m, [0.0, 0.0, 1.0]])
 
 
-def _prefilter(image: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _prefilter(
+    image: np.ndarray, matrix: np.ndarray, size: tuple[int, int] | None = None, reach_out: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """For strong downscaling, shrink first with area averaging (no aliasing) and fold
-    that shrink into the matrix, so the final bilinear warp samples near 1:1."""
+    that shrink into the matrix, so the final bilinear warp samples near 1:1. Given the output
+    ``size``, only the part of the image the output sees is shrunk (a face crop in a large photo
+    costs its own pixels, not the photo's); ``reach_out=False`` (a border mode that copies image
+    pixels) keeps the whole image when the output reaches beyond it."""
     a, b, c, d = (float(v) for v in (matrix[0, 0], matrix[0, 1], matrix[1, 0], matrix[1, 1]))
     scale = abs(a * d - b * c) ** 0.5
     if scale >= 0.5:
         return image, matrix
     h, w = image.shape[:2]
-    new_w, new_h = max(1, round(w * scale * 1.5)), max(1, round(h * scale * 1.5))
-    small = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
     full = np.vstack([matrix[:2], [0, 0, 1]])
-    return small, full @ np.linalg.inv(resize_matrix((w, h), (new_w, new_h)))
+    x0, y0, x1, y1 = 0, 0, w, h
+    if size is not None:
+        corners = np.array([[-0.5, -0.5], [size[0] - 0.5, -0.5], [-0.5, size[1] - 0.5], [size[0] - 0.5, size[1] - 0.5]])
+        seen = transform_points(np.linalg.inv(full), corners)
+        pad = 2.0 / scale + 2  # the bilinear warp's and the area average's reach, in source pixels
+        lo, hi = np.floor(seen.min(0) - pad), np.ceil(seen.max(0) + pad)
+        if reach_out or (lo >= 0).all() and (hi <= (w, h)).all():
+            x0, y0 = (int(v) for v in np.clip(lo, 0, (w, h)))
+            x1, y1 = (int(v) for v in np.clip(hi, 0, (w, h)))
+            if x1 <= x0 or y1 <= y0:  # the output sees no image pixel
+                x0, y0, x1, y1 = 0, 0, min(w, 1), min(h, 1)
+    part = image[y0:y1, x0:x1]
+    new_w, new_h = max(1, round((x1 - x0) * scale * 1.5)), max(1, round((y1 - y0) * scale * 1.5))
+    small = cv2.resize(part, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    shift = np.array([[1.0, 0, x0], [0, 1.0, y0], [0, 0, 1]])
+    return small, full @ shift @ np.linalg.inv(resize_matrix((x1 - x0, y1 - y0), (new_w, new_h)))
 
 
 def warp_image(
@@ -86,7 +104,7 @@ def warp_image(
     """Warp an image by a 2x3 or 3x3 affine ``matrix`` into ``size`` = (width, height),
     area-averaging first when the matrix shrinks a lot."""
     matrix = np.asarray(matrix, dtype=np.float64)
-    source, m = _prefilter(image, matrix)
+    source, m = _prefilter(image, matrix, size, reach_out=border == cv2.BORDER_CONSTANT)
     out = cv2.warpAffine(source, m[:2], (int(size[0]), int(size[1])), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=fill)
     return out
 
