@@ -4,6 +4,8 @@ Run by hand from the repository root (needs ../shared):
 
     python benchmarks/detectors.py                 # the table for every available detector
     python benchmarks/detectors.py --yunet-weights ../shared/models/yunet/*.onnx   # also other YuNet files
+                                                   # (released fixed-size files are made free in size
+                                                   # on the fly by scripts/yunet_any_size.py)
     python benchmarks/detectors.py --calibrate     # also measure each detector's box calibration
                                                    # on the training sets (never on the test sets)
 
@@ -19,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -150,6 +154,22 @@ def calibrate(detector, step: int) -> tuple[float, float, float, float, int]:
     return (*[float(v) for v in med], len(rows))
 
 
+def free_size(weights: Path, folder: Path) -> Path:
+    """``weights`` as a YuNet file that runs at any input size (a converted copy in ``folder`` when its
+    size is fixed, as released files' is)."""
+    import onnx
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from yunet_any_size import any_size
+
+    model = onnx.load(str(weights))
+    if not all(d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim[2:]):
+        return weights
+    out = folder / weights.name
+    onnx.save(any_size(model), str(out))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calibrate", action="store_true")
@@ -165,7 +185,8 @@ def main() -> None:
           + " | false positives on demos | " + " | ".join(f"{g} px group: found, false, ms" for g in groups) + " |")
     print("|---|---|" + "---|---|" * len(sets) + "---|" + "---|" * len(groups))
     configs = [(name, {}) for name in list_detectors(available_only=True)]
-    configs += [(f"yunet {Path(w).name}", {"weights": w}) for w in args.yunet_weights]
+    converted = tempfile.TemporaryDirectory()
+    configs += [(f"yunet {Path(w).name}", {"weights": free_size(Path(w), Path(converted.name))}) for w in args.yunet_weights]
     for label, kwargs in configs:
         for min_face in args.min_face:
             detector = get_detector(label.split()[0], min_face=min_face or None, **kwargs)

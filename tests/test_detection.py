@@ -1,5 +1,5 @@
 """Face detection at any photo size: the small-face pass (tiles + merging), degenerate images, the
-bundled YuNet through cv2.FaceDetectorYN with its keypoints, the detector registry's rules, and faces
+bundled YuNet on onnxruntime (OpenCV's FaceDetectorYN's results) with its keypoints, the detector registry's rules, and faces
 at any angle (turned copies, mapped back exactly, with their rolls)."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 from facepoints.detection import Detections, FaceDetector, get_detector
 from facepoints.detection.base import ANY_ANGLE_MODES, _starts, unturn_points
 from facepoints.imageio import load_image
+from facepoints.landmarker import sample_image_path
 from conftest import ASSETS, DATA, needs_shared
 
 #: an AFW photo whose face YuNet finds upright when turned (scores under turn_below), with wrong keypoints
@@ -103,13 +104,34 @@ def test_degenerate_images_hold_no_face(name, shape):
     assert len(found) == 0 and found.boxes.shape == (0, 4)
 
 
-def test_yunet_runs_through_opencv_with_the_bundled_weights_and_no_yuface():
-    import importlib.util
-
-    assert importlib.util.find_spec("yuface") is None
+def test_yunet_on_onnxruntime_gives_opencvs_facedetectoryn_detections():
+    """The decoding and suppression written here reproduce OpenCV's FaceDetectorYN on the same network."""
     detector = get_detector()
     assert detector.name == "yunet" and detector.weights.is_file()
-    assert isinstance(detector._network((320, 320)), cv2.FaceDetectorYN)
+    image = load_image(sample_image_path())
+    for scale in (1.0, 0.55, 1.7):  # sizes that are and are not multiples of 32
+        im = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        ours = detector._detect(im)
+        net = cv2.FaceDetectorYN.create(str(detector.weights), "", (im.shape[1], im.shape[0]), 0.6, 0.3, 5000)
+        _, theirs = net.detect(cv2.cvtColor(im, cv2.COLOR_RGB2BGR))
+        assert theirs is not None and len(theirs) == len(ours) >= 1
+        theirs = theirs[np.argsort(-theirs[:, 14])]
+        order = np.argsort(-ours.scores)
+        boxes = np.concatenate([theirs[:, :2] - 0.5, theirs[:, :2] + theirs[:, 2:4] - 0.5], axis=1)
+        np.testing.assert_allclose(ours.boxes[order], boxes, atol=0.01)
+        np.testing.assert_allclose(ours.keypoints[order], theirs[:, 4:14].reshape(-1, 5, 2), atol=0.01)
+        np.testing.assert_allclose(ours.scores[order], theirs[:, 14], atol=1e-4)
+
+
+def test_yunet_weights_of_a_fixed_input_size_are_a_clear_error(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(get_detector().weights))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_value, dims[3].dim_value = 640, 640
+    fixed = tmp_path / "fixed.onnx"
+    onnx.save(model, str(fixed))
+    with pytest.raises(ValueError, match="fixed at 640 x 640.*yunet_any_size.py"):
+        get_detector("yunet", weights=fixed)
 
 
 def test_unknown_or_corrupt_detector_weights_are_clear_errors(tmp_path):

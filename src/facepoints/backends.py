@@ -22,6 +22,7 @@ from typing import Protocol
 import numpy as np
 
 from facepoints.codec import InputSpec
+from facepoints.ortsession import ort_session
 
 __all__ = [
     "BACKENDS",
@@ -92,27 +93,11 @@ def export_paths(checkpoint: str | os.PathLike) -> dict[str, Path]:
 
 
 class OnnxBackend:
-    """An onnxruntime session on a facepoints ONNX export, created once.
-
-    Its worker threads sleep between runs instead of spinning: onnxruntime's default spin-wait
-    keeps every worker busy for a while after each run, which doubled the CPU time of a run on
-    two threads and took the cores from the face detector and image decoding in between."""
+    """An onnxruntime session on a facepoints ONNX export, created once (:func:`ort_session`)."""
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None, name: str = "onnx") -> None:
-        import onnxruntime as ort
-
         self.path, self.name = Path(path), name
-        options = ort.SessionOptions()
-        if threads:
-            options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1  # operators run one after another (the default sequential mode)
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own exception types for bad files
-            raise ValueError(f"{path}: not a usable ONNX model ({exc})") from None
+        self.session = ort_session(path, threads)
         described = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         self.info = ModelInfo.from_json(described) if described else None
 

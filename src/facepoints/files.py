@@ -285,7 +285,7 @@ def _write(
 def _reader_count(landmarker: FaceLandmarker, readers: int | None) -> int:
     """Threads that read images and detect faces: ``readers`` (default: one per CPU, at most
     :data:`MAX_READERS`) when the detector may be called from several threads at once (its
-    ``thread_safe``: YuNet keeps a network per thread), else one."""
+    ``thread_safe``: YuNet's onnxruntime session runs from several threads at once), else one."""
     if not landmarker.detector.thread_safe:
         return 1
     return max(1, readers if readers is not None else min(MAX_READERS, os.cpu_count() or 1))
@@ -359,8 +359,7 @@ def _pipeline(
                 for job in islice(todo, ahead - len(reading)) if stopped is None else ():
                     reading.append(pool.submit(_read_one, job, landmarker))
                 if len(reading) < ahead:
-                    # every image is queued: the readers end after the last one, and so do their detector
-                    # networks (one per thread, YuNet's holds ~90 MB after a 9 MP photo) before the drawing
+                    # every image is queued: the readers end after the last one, before the drawing
                     pool.shutdown(wait=False)
                 if not reading:
                     break

@@ -224,6 +224,16 @@ class FaceDetector:
         self.min_face = min_face
         self.any_angle = any_angle
 
+    @classmethod
+    def available(cls) -> bool:
+        """Whether this detector can run here (a subclass that needs more than onnxruntime and OpenCV says)."""
+        return True
+
+    @classmethod
+    def missing_reason(cls) -> str:
+        """What to install when :meth:`available` is false."""
+        return ""
+
     def _detect(self, image: np.ndarray) -> Detections:  # pragma: no cover - interface
         raise NotImplementedError
 
