@@ -181,38 +181,43 @@ def test_labelled_states_of_real_faces(name, eyes_closed, mouth_open):
 
 @pytest.mark.slow
 @needs_shared
-@pytest.mark.parametrize("model, ratio, slack", [("fast", 0.75, 0.0), ("default", 1.0, 0.01)])
-def test_classifier_finds_closed_eyes_on_real_faces(model, ratio, slack):
-    """AFW through the whole pipeline: every face with a labelled closed eye (EAR < 0.12) and
-    every face with both eyes labelled open (EAR > 0.2). With the fast model, whose eyelids seldom
-    close, the classifier must judge clearly fewer of these eyes wrongly (closed ones missed plus
-    open ones called closed) than the aspect ratio of the predicted eyelids; with the default model,
-    whose eyelids close far more often, no more than 1 % of the judged eyes worse (the two are
-    within a few eyes of each other, and which one wins moves with onnxruntime's and OpenCV's
-    rounding). Either way it finds a good share of the closed eyes and keeps most open eyes open."""
+@pytest.mark.parametrize(
+    "model, sets, ratio", [("fast", ("300w/afw",), 0.75), ("default", ("300w/afw", "udacity-68/test"), 1.0)]
+)
+def test_classifier_finds_closed_eyes_on_real_faces(model, sets, ratio):
+    """Reporting sets through the whole pipeline: every face with a labelled closed eye (EAR < 0.12)
+    and every face with both eyes labelled open (EAR > 0.2). With the fast model, whose eyelids seldom
+    close, the classifier must judge clearly fewer of AFW's eyes wrongly (closed ones missed plus open
+    ones called closed) than the aspect ratio of the predicted eyelids. The default model's eyelids
+    close far more often: on AFW alone its aspect ratio and the classifier are within a few eyes of
+    each other (which one wins moves with rounding), but on AFW and Udacity test together, whose small
+    video frames give its eyelids many false closures, the classifier must judge no more eyes wrongly.
+    Either way it finds a good share of the closed eyes and keeps most open eyes open."""
     from facepoints.datasets import open_dataset
 
-    ds = open_dataset(str(DATA / "300w" / "afw"))
-    labels = np.stack([eye_aspect_ratio(ds.keypoints, eye) for eye in ("right_eye", "left_eye")], axis=1)
-    closed_faces = np.flatnonzero((labels < 0.12).any(axis=1))
-    open_faces = np.flatnonzero((labels > 0.2).all(axis=1))
     found = {"classifier": 0, "ear": 0}
     kept = {"classifier": 0, "ear": 0}
-    for i in np.concatenate([closed_faces, open_faces]):
-        sample = ds[int(i)]
-        faces = facepoints.detect(sample.image, model=model, eyes=True)
-        face = min(faces, key=lambda f: np.linalg.norm(f.points.mean(0) - sample.keypoints.mean(0)))
-        closed = np.array([face.eyes.closed_right, face.eyes.closed_left]) > 0.5
-        ears = np.array([face.eyes.ear_right, face.eyes.ear_left]) < EAR_THRESHOLD
-        if i in closed_faces:
-            found["classifier"] += int((closed & (labels[i] < 0.12)).sum())
-            found["ear"] += int((ears & (labels[i] < 0.12)).sum())
-        else:
-            kept["classifier"] += int((~closed).sum())
-            kept["ear"] += int((~ears).sum())
-    total, opened = int((labels[closed_faces] < 0.12).sum()), 2 * len(open_faces)
+    total = opened = 0
+    for name in sets:
+        ds = open_dataset(str(DATA / name))
+        labels = np.stack([eye_aspect_ratio(ds.keypoints, eye) for eye in ("right_eye", "left_eye")], axis=1)
+        closed_faces = np.flatnonzero((labels < 0.12).any(axis=1))
+        open_faces = np.flatnonzero((labels > 0.2).all(axis=1))
+        for i in np.concatenate([closed_faces, open_faces]):
+            sample = ds[int(i)]
+            faces = facepoints.detect(sample.image, model=model, eyes=True)
+            face = min(faces, key=lambda f: np.linalg.norm(f.points.mean(0) - sample.keypoints.mean(0)))
+            closed = np.array([face.eyes.closed_right, face.eyes.closed_left]) > 0.5
+            ears = np.array([face.eyes.ear_right, face.eyes.ear_left]) < EAR_THRESHOLD
+            if i in closed_faces:
+                found["classifier"] += int((closed & (labels[i] < 0.12)).sum())
+                found["ear"] += int((ears & (labels[i] < 0.12)).sum())
+            else:
+                kept["classifier"] += int((~closed).sum())
+                kept["ear"] += int((~ears).sum())
+        total, opened = total + int((labels[closed_faces] < 0.12).sum()), opened + 2 * len(open_faces)
     wrong = {method: total - found[method] + opened - kept[method] for method in found}
-    assert wrong["classifier"] <= ratio * wrong["ear"] + slack * (total + opened), (found, kept)
+    assert wrong["classifier"] <= ratio * wrong["ear"], (found, kept)
     assert found["classifier"] >= 0.4 * total
     assert kept["classifier"] >= 0.95 * opened
 
