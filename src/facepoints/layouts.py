@@ -374,7 +374,7 @@ KAGGLE4 = register_layout(
         flip_perm=(1, 0, 2, 3),
         anchors={"right_eye_centre": (1,), "left_eye_centre": (0,), "nose_tip": (2,), "lower_lip_centre": (3,)},
         norm_pair=("right_eye_centre", "left_eye_centre"),
-        description="the 4 Kaggle points present in almost every training row (the two-model write-up's 8 outputs)",
+        description="the 4 Kaggle points present in almost every training row (what the 4-point model of a two-model Kaggle solution predicts)",
         subset_of=("kaggle15", _COMMON4),
     )
 )

@@ -73,7 +73,7 @@ def kaggle_cnn(num_points: int, in_channels: int, input_size: tuple[int, int]) -
 
 
 @register_model(
-    "kaggle_cnn_bn", summary="Kaggle two-model write-up's 10-conv BN network (30 or 8 outputs)", num_points=15,
+    "kaggle_cnn_bn", summary="10-conv BN network of a two-model Kaggle solution (15 or 4 points)", num_points=15,
     in_channels=1, input_size=(96, 96), layout="kaggle15",
 )
 def kaggle_cnn_bn(num_points: int, in_channels: int, input_size: tuple[int, int]) -> KaggleCNNBN:
