@@ -77,6 +77,9 @@ class YuNetDetector(FaceDetector):
     def _session(self) -> Any:
         """The onnxruntime session for OpenCV's current thread count (sessions run from any thread)."""
         threads = max(1, cv2.getNumThreads())
+        session = self._sessions.get(threads)  # made once per thread count: no lock on the per-call path
+        if session is not None:
+            return session
         with self._lock:
             session = self._sessions.get(threads)
             if session is None:
