@@ -157,6 +157,28 @@ def test_refinement_turns_the_crop_by_the_first_pass_roll(astronaut):
     assert np.linalg.norm(result.points - truth, axis=1).mean() / scale < 0.06
 
 
+@pytest.mark.parametrize("face_roll,first_turn,passes", [(13.0, 17.0, 1), (-17.0, 0.0, 2), (40.0, 0.0, 2), (0.0, 0.0, 1)])
+def test_roll_passes_run_only_while_the_crop_is_off_by_min_roll(monkeypatch, face_roll, first_turn, passes):
+    """A face whose points lie within ``min_roll`` of its crop's turn is not cropped again (a crop
+    turned by 17 degrees for a face at 13 is upright enough, though the two snap differently); one
+    15 or more away gets one levelled pass, which settles it."""
+    predictor = Predictor("default", refine=1, backend="int8", threads=1)
+    predictor.refine_below = 0.0  # no face is unsure: only the roll rule adds passes
+    turns = []
+
+    def fake_pass(images, owner, boxes, rolls, flip):
+        turns.append(float(rolls[0]))
+        return turned_face(face_roll)[None].astype(np.float32), np.full((1, 68), 0.9, np.float32)
+
+    monkeypatch.setattr(predictor, "_pass", fake_pass)
+    (result,) = predictor.predict(np.zeros((400, 400, 3), np.uint8), [[150, 150, 250, 250]], rolls=[first_turn])
+    assert len(turns) == passes
+    assert turns[0] == float(snap_roll(first_turn, predictor.min_roll))
+    if passes == 2:
+        assert turns[1] == pytest.approx(float(snap_roll(face_roll, predictor.min_roll)), abs=0.5)
+    assert abs(IBUG68.roll(result.points) - result.roll) < predictor.min_roll
+
+
 def test_keypoint_rolls_and_candidate_crops(astronaut):
     image, _ = astronaut
     landmarker = FaceLandmarker(model="default", backend="int8", threads=1)

@@ -22,7 +22,7 @@ from facepoints.detection import (
     detector_calibration,
     get_detector,
 )
-from facepoints.geometry import roll_from_parts, snap_roll
+from facepoints.geometry import roll_from_parts
 from facepoints.imageio import ImageReadError, load_image, to_rgb_uint8
 from facepoints.measures import get_measure
 from facepoints.predict import DEFAULT_MIN_ROLL, Predictor
@@ -203,12 +203,12 @@ class FaceLandmarker:
             calibration = self.detector.calibration
         else:
             calibration = BoxCalibration() if box_convention == "landmark" else detector_calibration(box_convention)
-        passes = self.predictor.crop_rolls(np.zeros(len(found)) if found.rolls is None else found.rolls)
-        keypoints = passes if found.keypoints is None else self.predictor.crop_rolls(keypoint_rolls(found.keypoints))
+        passes = np.zeros(len(found)) if found.rolls is None else np.asarray(found.rolls, np.float64)
         if not self.predictor.upright:
-            turns = passes[:, None]
+            turns = self.predictor.crop_rolls(passes)[:, None]
         else:  # then the other quarter turns, tried only on faces the model is unsure of
-            turns = np.stack([keypoints, passes] + [snap_roll(passes + q, 0.0) for q in (90.0, 180.0, -90.0)], axis=1)
+            keypoints = passes if found.keypoints is None else keypoint_rolls(found.keypoints)
+            turns = self.predictor.crop_rolls(np.stack([keypoints, passes, passes + 90.0, passes + 180.0, passes - 90.0], axis=1))
         count = turns.shape[1]
         boxes = calibration.apply(np.repeat(np.asarray(found.boxes).reshape(-1, 4), count, axis=0), turns.reshape(-1))
         return boxes.reshape(len(turns), count, 4), turns

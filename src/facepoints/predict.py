@@ -195,11 +195,11 @@ class Predictor:
         points, conf, used, turn = self._first_pass(images, owner, boxes_c, turns_c, flip)
         unsure = conf.mean(axis=1) < self.refine_below  # the faces the model is unsure of
         for step in range(max(passes, ROLL_PASSES if self.upright and passes else 0)):
-            found = self.point_turns(points)
-            active = np.flatnonzero((unsure & (step < passes)) | (_turn_between(found, turn) >= self.min_roll))
+            roll = self.layout.roll(points) if self.upright else turn  # where the faces now look
+            active = np.flatnonzero((unsure & (step < passes)) | (_turn_between(roll, turn) >= self.min_roll))
             if len(active) == 0:
                 break
-            turn[active] = found[active]
+            turn[active] = self.crop_rolls(roll[active])
             used[active] = np.stack([oriented_points_box(p, r) for p, r in zip(points[active], turn[active])])
             points[active], conf[active] = self._pass(images, owner[active], used[active], turn[active], flip)
         results: list[list[LandmarkResult]] = [[] for _ in images]
@@ -219,9 +219,8 @@ class Predictor:
         if turns.shape[1] == 1:
             points, conf = self._pass(images, owner, boxes[:, 0], turns[:, 0], flip)
             return points, conf, boxes[:, 0].copy(), turns[:, 0].copy()
-        distinct = np.ones(turns.shape, bool)
-        for c in range(1, turns.shape[1]):
-            distinct[:, c] = (_turn_between(turns[:, c : c + 1], turns[:, :c]) >= CANDIDATES_APART).all(axis=1)
+        earlier = np.tri(turns.shape[1], k=-1, dtype=bool)  # [c, d]: candidate d comes before c
+        distinct = ~((_turn_between(turns[:, :, None], turns[:, None, :]) < CANDIDATES_APART) & earlier).any(axis=2)
         score = np.full(turns.shape, -np.inf)
         points = np.zeros((*turns.shape, self.layout.num_points, 2), np.float32)
         conf = np.zeros((*turns.shape, self.layout.num_points), np.float32)

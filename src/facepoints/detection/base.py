@@ -166,15 +166,15 @@ class BoxCalibration:
             centre = middle + size * (self.dx, self.dy)
             half = size * (self.sx, self.sy) / 2
             return np.concatenate([centre - half, centre + half], axis=1)
-        rolls = np.asarray(rolls, np.float64).reshape(-1)
+        rolls = np.asarray(rolls, np.float64).reshape(-1, 1)
         quarter = np.round(rolls / 90.0)
-        size = np.where((quarter % 2 == 1)[:, None], size[:, ::-1], size)
+        size = np.where(quarter % 2 == 1, size[:, ::-1], size)
         tall = self.sx / self.sy
-        width = np.sqrt((size**2).sum(1) / (1 + tall**2))
-        size = np.where((rolls == quarter * 90.0)[:, None], size, np.stack([width, tall * width], 1))
+        width = np.sqrt((size**2).sum(1, keepdims=True) / (1 + tall**2))
+        size = np.where(rolls == quarter * 90.0, size, width * (1.0, tall))
         angle = np.radians(rolls)
-        across, down = np.stack([np.cos(angle), np.sin(angle)], 1), np.stack([-np.sin(angle), np.cos(angle)], 1)
-        centre = middle + across * (size[:, :1] * self.dx) + down * (size[:, 1:] * self.dy)
+        cos_sin, shift = np.concatenate([np.cos(angle), np.sin(angle)], 1), size * (self.dx, self.dy)
+        centre = middle + cos_sin * shift[:, :1] + cos_sin[:, ::-1] * (-1.0, 1.0) * shift[:, 1:]  # across and down axes
         half = size * (self.sx, self.sy) / 2
         return np.concatenate([centre - half, centre + half], axis=1)
 
